@@ -1,0 +1,1545 @@
+"""Per-file facts from the stdlib `ast`: modules, layers, init statements, forward data flow.
+
+No rule reads the syntax tree: everything a rule needs is recorded here as plain data
+(:mod:`initlint.analysis.model`), which is what the cache stores.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import itertools
+
+from initlint import knowledge as K
+from initlint.analysis.consteval import evaluate, fan_scaled_gain
+from initlint.analysis.model import (
+    ClassFacts,
+    FileFacts,
+    Filter,
+    FunctionFacts,
+    Graph,
+    InitOp,
+    LayerSpec,
+    Loc,
+    Node,
+    ParamSpec,
+)
+from initlint.analysis.names import collect_imports
+
+MAX_UNROLL = 12
+MAX_INLINE_DEPTH = 4
+_uid = itertools.count(1)
+
+_PARAM_CTORS = {
+    "torch.empty": "empty",
+    "torch.Tensor": "empty",
+    "torch.FloatTensor": "empty",
+    "torch.randn": "randn",
+    "torch.rand": "rand",
+    "torch.zeros": "zeros",
+    "torch.ones": "ones",
+    "torch.full": "full",
+    "torch.tensor": "tensor",
+    "torch.eye": "eye",
+    "torch.arange": "tensor",
+    "torch.linspace": "tensor",
+    "torch.zeros_like": "zeros",
+    "torch.ones_like": "ones",
+    "torch.randn_like": "randn",
+    "torch.empty_like": "empty",
+}
+_PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
+_SHAPE_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze",
+                  "unsqueeze", "float", "half", "to", "type_as", "clone", "detach", "mean", "sum",
+                  "chunk", "split", "expand", "expand_as", "repeat", "narrow", "unflatten",
+                  "view_as", "softmax", "masked_fill", "type", "bfloat16", "double", "amax",
+                  "norm", "pow", "max", "min", "__getitem__"}
+
+
+class _Lines:
+    def __init__(self, source: str):
+        self.lines = source.splitlines()
+
+    def col(self, row: int, byte_col: int) -> int:
+        if 0 < row <= len(self.lines):
+            line = self.lines[row - 1]
+            if not line.isascii():
+                return len(line.encode("utf-8")[:byte_col].decode("utf-8", "replace")) + 1
+        return byte_col + 1
+
+    def loc(self, node: ast.AST) -> Loc:
+        row = getattr(node, "lineno", 1) or 1
+        end_row = getattr(node, "end_lineno", row) or row
+        return Loc(row, self.col(row, getattr(node, "col_offset", 0) or 0), end_row,
+                   self.col(end_row, getattr(node, "end_col_offset", 0) or 0))
+
+
+class _Ctx:
+    """State of a walk over `__init__` (or an init method)."""
+
+    def __init__(self, method: str):
+        self.method = method
+        self.env: dict = {}
+        self.classrefs: dict[str, str | None] = {}  # local name -> canonical class ("" runtime)
+        self.locals: dict[str, object] = {}  # name -> LayerSpec | list[LayerSpec]
+        self.filters: dict[str, Filter] = {}  # loop/apply variable -> filter
+        self.attr_vars: dict[str, str] = {}  # loop var -> attr path
+        self.param_vars: dict[str, Filter] = {}  # named_parameters loop var -> filter
+        self.aliases: dict[str, tuple] = {}  # p = module.out_proj.weight
+        self.conditional = False
+        self.flag: str | None = None
+        self.via: str | None = None
+        self.repeat_unknown = False
+        self.depth = 0
+        self.arg_names: set[str] = set()
+
+    def child(self) -> "_Ctx":
+        c = copy.copy(self)
+        c.filters = dict(self.filters)
+        c.attr_vars = dict(self.attr_vars)
+        c.param_vars = dict(self.param_vars)
+        c.env = dict(self.env)
+        return c
+
+
+def _attr_chain(node: ast.AST) -> list | None:
+    """`self.a.b[0].c` -> ["self", "a", "b", 0, "c"]; None if not such a chain."""
+    parts: list = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Subscript):
+            idx = node.slice
+            if isinstance(idx, ast.Constant) and isinstance(idx.value, (int, str)):
+                parts.append(idx.value)
+            elif (isinstance(idx, ast.UnaryOp) and isinstance(idx.op, ast.USub)
+                  and isinstance(idx.operand, ast.Constant) and isinstance(idx.operand.value, int)):
+                parts.append(-idx.operand.value)
+            else:
+                parts.append("*")
+            node = node.value
+        elif isinstance(node, ast.Name):
+            parts.append(node.id)
+            return list(reversed(parts))
+        else:
+            return None
+
+
+class Extractor:
+    def __init__(self, tree: ast.Module, source: str, path: str, module: str, is_package: bool):
+        self.tree = tree
+        self.lines = _Lines(source)
+        self.path = path
+        self.module = module
+        self.imap = collect_imports(tree, module, is_package)
+        self.local_defs: dict[str, str] = {}
+        self.module_env: dict = {}
+        self.facts = FileFacts(path=path, module=module)
+        self.order = itertools.count()
+
+    # ------------------------------------------------------------------ names
+    def resolve(self, node: ast.AST) -> str | None:
+        name = self.imap.resolve(node)
+        if name is not None:
+            return name
+        if isinstance(node, ast.Name) and node.id in self.local_defs:
+            return self.local_defs[node.id]
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id in self.local_defs:
+                return f"{self.local_defs[node.value.id]}.{node.attr}"
+        return None
+
+    def ev(self, node, ctx: _Ctx | None = None):
+        env = self.module_env if ctx is None else {**self.module_env, **ctx.env}
+        return evaluate(node, env, self.resolve)
+
+    # ------------------------------------------------------------------ entry
+    def run(self) -> FileFacts:
+        for stmt in self.tree.body:
+            if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.local_defs[stmt.name] = f"{self.module}.{stmt.name}"
+            elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
+                    stmt.targets[0], ast.Name):
+                val = evaluate(stmt.value, self.module_env, self.imap.resolve)
+                if val is not None:
+                    self.module_env[stmt.targets[0].id] = val
+        self.facts.imports = dict(self.imap.names)
+        refs = self.facts.refs
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                refs.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                refs.add(node.attr)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    node.value.isidentifier() and len(node.value) < 64:
+                refs.add(node.value)  # getattr(self, "init_weights"), hooks by name
+        self._visit_body(self.tree.body, prefix="")
+        return self.facts
+
+    def _visit_body(self, body, prefix: str) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.ClassDef):
+                self._class(stmt, prefix)
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and not prefix:
+                ff = self._function(stmt, qual=stmt.name, is_method=False, cls=None)
+                self.facts.functions[stmt.name] = ff
+            elif isinstance(stmt, (ast.If, ast.Try)):
+                self._visit_body(stmt.body, prefix)
+                for h in getattr(stmt, "handlers", []):
+                    self._visit_body(h.body, prefix)
+                self._visit_body(stmt.orelse, prefix)
+
+    # ------------------------------------------------------------------ functions
+    def _function(self, fn, qual: str, is_method: bool, cls: ClassFacts | None) -> FunctionFacts:
+        ff = FunctionFacts(name=fn.name, qualname=qual, loc=self.lines.loc(fn), is_method=is_method)
+        args = fn.args.posonlyargs + fn.args.args
+        if is_method and args:
+            args = args[1:]
+        ctx = _Ctx(fn.name)
+        self._bind_defaults(fn, ctx)
+        if args and fn.name not in ("__init__", "forward"):
+            # the first argument of an init function is the module `apply` hands it
+            first = args[0].arg
+            ctx.filters[first] = Filter(scope="apply")
+        sink: list[InitOp] = []
+        self._walk(fn.body, ctx, cls, sink)
+        ff.ops = [op for op in sink if op.kind != "apply"] + [op for op in sink if op.kind == "apply"]
+        # a factory: returns a layer
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Return) and node.value is not None:
+                spec = self._layer(node.value, ctx, cls)
+                if isinstance(spec, LayerSpec):
+                    ff.returns_kind = spec.kind
+                    ff.returns_spec = spec
+                    break
+        if cls is not None:
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                        isinstance(node.func.value, ast.Name) and node.func.value.id == "self":
+                    ff.called_methods.append(node.func.attr)
+        return ff
+
+    def _bind_defaults(self, fn, ctx: _Ctx) -> None:
+        args = fn.args.posonlyargs + fn.args.args
+        ctx.arg_names = {a.arg for a in args + fn.args.kwonlyargs}
+        defaults = fn.args.defaults
+        pairs = list(zip(args[len(args) - len(defaults):], defaults))
+        pairs += [(a, d) for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults) if d is not None]
+        for arg, default in pairs:
+            val = self.ev(default)
+            if val is not None:
+                ctx.env[arg.arg] = val
+            ref = self._classref(default, ctx)
+            if ref is not None:
+                ctx.classrefs[arg.arg] = ref
+
+    # ------------------------------------------------------------------ classes
+    def _class(self, node: ast.ClassDef, prefix: str) -> None:
+        qual = f"{prefix}{node.name}"
+        bases = []
+        for b in node.bases:
+            name = self.resolve(b) or self.imap.dotted(b)
+            if name:
+                bases.append(name)
+        cf = ClassFacts(name=node.name, qualname=qual, module=self.module, loc=self.lines.loc(node),
+                        bases=bases)
+        methods: dict[str, ast.FunctionDef] = {}
+        for stmt in node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                methods[stmt.name] = stmt  # the last definition wins (@overload stubs first)
+            elif isinstance(stmt, ast.ClassDef):
+                self._class(stmt, prefix=f"{qual}.")
+        self._methods = methods
+        init = methods.get("__init__")
+        if init is not None:
+            ctx = _Ctx("__init__")
+            self._bind_defaults(init, ctx)
+            sink: list[InitOp] = []
+            self._walk(init.body, ctx, cf, sink)
+            cf.ops = sink
+            for n in ast.walk(init):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                    r = self.resolve(n)
+                    if r:
+                        cf.referenced_classes.append(r)
+        for name, fn in methods.items():
+            if name == "__init__":
+                cf.methods[name] = FunctionFacts(name=name, qualname=f"{qual}.{name}",
+                                                 loc=self.lines.loc(fn), is_method=True)
+                continue
+            if name == "forward":
+                cf.methods[name] = FunctionFacts(name=name, qualname=f"{qual}.{name}",
+                                                 loc=self.lines.loc(fn), is_method=True)
+                continue
+            cf.methods[name] = self._function(fn, f"{qual}.{name}", True, cf)
+        fwd = methods.get("forward")
+        if fwd is not None:
+            cf.forward = _Forward(self, cf, methods).run(fwd)
+            ctx = _Ctx("forward")
+            sink = []
+            self._walk(fwd.body, ctx, cf, sink)
+            cf.forward_ops = [op for op in sink if op.kind not in ("apply",)]
+        elif any(b in K.SEQUENTIAL_BASES for b in bases) and cf.top:
+            cf.forward = _Forward(self, cf, methods).sequential_self()
+        self.facts.classes.append(cf)
+
+    # ------------------------------------------------------------------ class references
+    def _classref(self, node, ctx: _Ctx) -> str | None:
+        """A class object (not an instance): `nn.GELU`, `partial(nn.Conv2d, ...)`. "" = runtime."""
+        if node is None:
+            return None
+        if isinstance(node, ast.Constant) and node.value is None:
+            return None
+        if isinstance(node, ast.Name) and node.id in ctx.classrefs:
+            return ctx.classrefs[node.id]
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            name = self.resolve(node)
+            if name and (name in K.ACT_MODULES or name in K.LAYERS or name in K.TRANSPARENT_LAYERS
+                         or (name[:1].isupper() or name.rsplit(".", 1)[-1][:1].isupper())):
+                return name
+            return None
+        if isinstance(node, ast.Call):
+            fname = self.resolve(node.func)
+            if fname == "functools.partial" and node.args:
+                return self._classref(node.args[0], ctx)
+            if fname in K.RUNTIME_ACT_FACTORIES:
+                return ""
+            return None
+        if isinstance(node, ast.IfExp):
+            a = self._classref(node.body, ctx)
+            b = self._classref(node.orelse, ctx)
+            if a is not None and a == b:
+                return a
+            if a is not None or b is not None:
+                return ""
+            return None
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            for v in reversed(node.values):
+                r = self._classref(v, ctx)
+                if r is not None:
+                    return r
+        if isinstance(node, ast.Subscript):
+            base = self.resolve(node.value)
+            if base in K.RUNTIME_ACT_FACTORIES:
+                return ""
+        return None
+
+    # ------------------------------------------------------------------ layers
+    def _new_spec(self, kind, node, ctx, args=None) -> LayerSpec:
+        spec = LayerSpec(kind=kind, loc=self.lines.loc(node), uid=next(_uid))
+        if ctx is not None and ctx.repeat_unknown:
+            spec.repeated = True
+        if kind in K.ACT_MODULES:
+            spec.act = K.ACT_MODULES[kind]
+            spec.slope = self._slope(spec.act, node, ctx)
+        if args is not None and kind in K.LAYERS:
+            spec.args = self._layer_args(kind, args, ctx)
+        return spec
+
+    def _slope(self, act, node, ctx):
+        if not isinstance(node, ast.Call):
+            return None
+        if act == "leaky_relu":
+            for kw in node.keywords:
+                if kw.arg == "negative_slope":
+                    return self.ev(kw.value, ctx)
+            if node.args:
+                return self.ev(node.args[0], ctx)
+            return 0.01
+        if act == "prelu":
+            for kw in node.keywords:
+                if kw.arg == "init":
+                    return self.ev(kw.value, ctx)
+            return 0.25
+        return None
+
+    def _layer_args(self, kind, call: ast.Call, ctx) -> dict:
+        names = K.LAYERS[kind][1]
+        out = {}
+        for name, arg in zip(names, call.args):
+            if isinstance(arg, ast.Starred):
+                break
+            out[name] = self.ev(arg, ctx)
+        for kw in call.keywords:
+            if kw.arg:
+                out[kw.arg] = self.ev(kw.value, ctx)
+        return out
+
+    def _layer(self, node, ctx: _Ctx, cls: ClassFacts | None):
+        """A module instance built by `node`: LayerSpec, list of LayerSpec, or None."""
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in ctx.classrefs:
+                kind = ctx.classrefs[func.id]
+                if kind == "":
+                    spec = self._new_spec(None, node, ctx)
+                    spec.runtime = True
+                    return spec
+                if kind is not None:
+                    return self._instance(kind, node, ctx, cls)
+            if isinstance(func, (ast.Call, ast.Subscript)):
+                ref = self._classref(func, ctx)
+                if ref == "":
+                    spec = self._new_spec(None, node, ctx)
+                    spec.runtime = True
+                    return spec
+                if ref:
+                    return self._instance(ref, node, ctx, cls)
+                return None
+            name = self.resolve(func)
+            if name is None:
+                return None
+            if name in ("collections.OrderedDict", "dict"):
+                return None
+            return self._instance(name, node, ctx, cls)
+        if isinstance(node, ast.Name):
+            v = ctx.locals.get(node.id)
+            return v
+        if isinstance(node, ast.Subscript):
+            base = self.resolve(node.value)
+            if base in K.RUNTIME_ACT_FACTORIES:
+                spec = self._new_spec(None, node, ctx)
+                spec.runtime = True
+                return spec
+            return None
+        if isinstance(node, ast.IfExp):
+            a = self._layer(node.body, ctx, cls)
+            b = self._layer(node.orelse, ctx, cls)
+            if isinstance(a, LayerSpec) and isinstance(b, LayerSpec):
+                if a.kind == b.kind and a.act == b.act:
+                    return a
+                spec = self._new_spec(None, node, ctx)
+                spec.runtime = True
+                if a.act or b.act:
+                    spec.act = a.act or b.act
+                return spec
+            if isinstance(a, LayerSpec) or isinstance(b, LayerSpec):
+                spec = a if isinstance(a, LayerSpec) else b
+                # `nn.ReLU() if act else nn.Identity()` style: a conditional layer
+                new = copy.copy(spec)
+                new.runtime = True
+                return new
+            return None
+        if isinstance(node, (ast.List, ast.Tuple)):
+            out = []
+            for elt in node.elts:
+                if isinstance(elt, ast.Starred):
+                    v = self._layer(elt.value, ctx, cls)
+                else:
+                    v = self._layer(elt, ctx, cls)
+                if isinstance(v, list):
+                    out.extend(v)
+                elif isinstance(v, LayerSpec):
+                    out.append(v)
+            return out
+        if isinstance(node, (ast.ListComp, ast.GeneratorExp)):
+            sub = ctx.child()
+            sub.repeat_unknown = True
+            v = self._layer(node.elt, sub, cls)
+            if isinstance(v, LayerSpec):
+                v.repeated = True
+                return [v]
+            return None
+        return None
+
+    def _instance(self, kind: str, node: ast.Call, ctx: _Ctx, cls) -> LayerSpec | None:
+        if kind in ("torch.nn.Sequential",):
+            spec = self._new_spec(kind, node, ctx)
+            spec.container = "sequential"
+            spec.children = []
+            for arg in node.args:
+                if isinstance(arg, ast.Starred):
+                    v = self._layer(arg.value, ctx, cls)
+                    if isinstance(v, list):
+                        spec.children.extend(v)
+                    else:
+                        spec.children = None
+                        break
+                elif isinstance(arg, ast.Call) and self.resolve(arg.func) in (
+                        "collections.OrderedDict",) or (isinstance(arg, ast.Call) and isinstance(
+                        arg.func, ast.Name) and arg.func.id == "OrderedDict"):
+                    items = arg.args[0] if arg.args else None
+                    if isinstance(items, (ast.List, ast.Tuple)):
+                        for it in items.elts:
+                            if isinstance(it, ast.Tuple) and len(it.elts) == 2:
+                                child = self._layer(it.elts[1], ctx, cls)
+                                if isinstance(child, LayerSpec):
+                                    key = it.elts[0]
+                                    child.args = dict(child.args)
+                                    child.args["__name__"] = key.value if isinstance(
+                                        key, ast.Constant) else None
+                                    spec.children.append(child)
+                    elif isinstance(items, ast.Name) and isinstance(ctx.locals.get(items.id), list):
+                        spec.children.extend(ctx.locals[items.id])
+                    else:
+                        spec.children = None
+                        break
+                else:
+                    v = self._layer(arg, ctx, cls)
+                    if isinstance(v, LayerSpec):
+                        spec.children.append(v)
+                    elif isinstance(v, list):
+                        spec.children.extend(v)
+                    else:
+                        spec.children.append(self._new_spec(None, arg, ctx))
+            return spec
+        if kind in ("torch.nn.ModuleList", "torch.nn.ModuleDict"):
+            spec = self._new_spec(kind, node, ctx)
+            spec.container = "list" if kind.endswith("List") else "dict"
+            spec.children = []
+            if node.args:
+                arg = node.args[0]
+                if spec.container == "dict" and isinstance(arg, ast.Dict):
+                    for k, v in zip(arg.keys, arg.values):
+                        child = self._layer(v, ctx, cls)
+                        if isinstance(child, LayerSpec):
+                            child.args = dict(child.args)
+                            child.args["__name__"] = k.value if isinstance(k, ast.Constant) else None
+                            spec.children.append(child)
+                else:
+                    v = self._layer(arg, ctx, cls)
+                    if isinstance(v, list):
+                        spec.children.extend(v)
+                    elif isinstance(v, LayerSpec):
+                        spec.children.append(v)
+            return spec
+        if kind in ("functools.partial",):
+            return None
+        spec = self._new_spec(kind, node, ctx, node)
+        if kind in K.ACT_MODULES or kind in K.LAYERS or kind in K.TRANSPARENT_LAYERS:
+            return spec
+        if kind.startswith("torch.") and not kind.startswith("torch.nn."):
+            return None  # torch.zeros(...) and friends are tensors, not modules
+        short = kind.rsplit(".", 1)[-1]
+        if not short[:1].isupper():
+            # a lower-case callable: a helper factory (`conv3x3`) resolved in the index
+            spec.kind = None
+            spec.factory = kind
+        return spec
+
+    # ------------------------------------------------------------------ registration
+    def _register(self, cls: ClassFacts, path: str, spec: LayerSpec) -> None:
+        spec.path = path
+        if path not in cls.layers:
+            if "." not in path:
+                cls.top.append(path)
+        cls.layers[path] = spec
+        if spec.children is not None:
+            for i, child in enumerate(spec.children):
+                name = child.args.get("__name__") if child.args else None
+                if spec.container == "list" and child.repeated and len(spec.children) == 1:
+                    cpath = f"{path}.*"
+                else:
+                    cpath = f"{path}.{name if name is not None else i}"
+                if child.path is None or child.path == cpath:
+                    self._register(cls, cpath, child)
+                else:
+                    cls.layers[cpath] = child
+
+    # ------------------------------------------------------------------ targets
+    def _target(self, node, ctx: _Ctx, cls: ClassFacts | None):
+        """(target, path, param, filter, uid, partial) of a tensor an init writes, or None."""
+        partial = False
+        while True:
+            if isinstance(node, ast.Attribute) and node.attr == "data":
+                node = node.value
+            elif isinstance(node, ast.Subscript):
+                partial = True
+                node = node.value
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    node.func.attr in ("view", "reshape", "t", "transpose", "flatten", "detach"):
+                node = node.func.value
+            else:
+                break
+        if isinstance(node, ast.Name):
+            if node.id in ctx.param_vars:
+                return ("filter", "", "*", ctx.param_vars[node.id], 0, partial)
+            if node.id in ctx.aliases:
+                t = ctx.aliases[node.id]
+                return t[:5] + (partial or t[5],)
+            return None
+        chain = _attr_chain(node)
+        if not chain or len(chain) < 2:
+            return None
+        head, rest, param = chain[0], chain[1:-1], chain[-1]
+        if not isinstance(param, str):
+            return None
+        if head == "self":
+            if not rest:
+                if cls is not None:
+                    return ("param", param, param, None, 0, partial)
+                return None
+            path = self._norm_path(cls, rest)
+            return ("attr", path, param, None, 0, partial) if path is not None else None
+        if head in ctx.filters:
+            sub = ".".join(str(p) for p in rest)
+            return ("filter", sub, param, ctx.filters[head], 0, partial)
+        if head in ctx.attr_vars:
+            path = ctx.attr_vars[head] + ("." + ".".join(str(p) for p in rest) if rest else "")
+            return ("attr", path, param, None, 0, partial)
+        if head in ctx.locals and isinstance(ctx.locals[head], LayerSpec) and not rest:
+            return ("attr", "", param, None, ctx.locals[head].uid, partial)
+        return None
+
+    def _norm_path(self, cls: ClassFacts | None, parts: list) -> str | None:
+        out: list[str] = []
+        for p in parts:
+            if isinstance(p, int) and p < 0 and cls is not None:
+                spec = cls.layers.get(".".join(out))
+                if spec is not None and spec.children:
+                    p = len(spec.children) + p
+                else:
+                    return None
+            out.append(str(p))
+        return ".".join(out)
+
+    # ------------------------------------------------------------------ init calls
+    def _params_of(self, sig, call: ast.Call, ctx, skip_first=True):
+        kind, names, defaults = sig
+        params = dict(defaults)
+        args = call.args[1:] if skip_first else call.args
+        nodes = {}
+        for name, arg in zip(names, args):
+            nodes[name] = arg
+        for kw in call.keywords:
+            if kw.arg:
+                nodes[kw.arg] = kw.value
+        symbolic = False
+        fan_gain = None
+        for name, n in nodes.items():
+            if name == "gain" and isinstance(n, ast.Call) and n.args and isinstance(
+                    n.args[0], ast.Constant) and (self.resolve(n.func) or "").endswith("calculate_gain"):
+                params["gain_nl"] = n.args[0].value
+            val = self.ev(n, ctx)
+            if val is None:
+                params[name] = None
+                if name in ("std", "gain", "a", "b", "val", "nonlinearity", "mean"):
+                    if name == "std":
+                        fan_gain = fan_scaled_gain(n, {**self.module_env, **ctx.env}, self.resolve)
+                    symbolic = True
+            else:
+                params[name] = val
+        return params, symbolic, fan_gain
+
+    def _record(self, sink, ctx, cls, call: ast.Call, kind, func_text, params, target, symbolic=False,
+                fan_gain=None) -> None:
+        tgt, path, param, flt, uid, partial = target
+        if partial:
+            params = dict(params)
+            params["partial"] = True
+        op = InitOp(kind=kind, func=func_text, params=params, loc=self.lines.loc(call), target=tgt,
+                    path=path, param=param, filter=flt, method=ctx.method,
+                    conditional=ctx.conditional, flag=ctx.flag, order=next(self.order), via=ctx.via,
+                    layer_uid=uid, std_fan_gain=fan_gain, symbolic=symbolic, src=self.path)
+        sink.append(op)
+
+    def _init_call(self, call: ast.Call, ctx: _Ctx, cls, sink) -> bool:
+        func = call.func
+        name = self.resolve(func)
+        text = self.imap.dotted(func) or (name or "")
+        if name in K.INIT_FUNCTIONS:
+            first = call.args[0] if call.args else next(
+                (k.value for k in call.keywords if k.arg == "tensor"), None)
+            target = self._target(first, ctx, cls) if first is not None else None
+            if target is None:
+                return True
+            sig = K.INIT_FUNCTIONS[name]
+            params, symbolic, fan_gain = self._params_of(sig, call, ctx)
+            kind = sig[0]
+            if kind == "copy":
+                params = {}
+            self._record(sink, ctx, cls, call, kind, text, params, target, symbolic, fan_gain)
+            return True
+        if isinstance(func, ast.Attribute):
+            meth = func.attr
+            if meth in K.TENSOR_INIT_METHODS or meth in K.RESCALE_METHODS:
+                target = self._target(func.value, ctx, cls)
+                if target is None:
+                    return False
+                if meth in K.RESCALE_METHODS:
+                    factor = self.ev(call.args[0], ctx) if call.args else None
+                    self._record(sink, ctx, cls, call, "rescale", f".{meth}",
+                                 {"factor": factor, "op": meth}, target, factor is None)
+                    return True
+                sig = K.TENSOR_INIT_METHODS[meth]
+                params, symbolic, fan_gain = self._params_of(sig, call, ctx, skip_first=False)
+                if sig[0] == "copy":
+                    params = {}
+                self._record(sink, ctx, cls, call, sig[0], f".{meth}", params, target, symbolic,
+                             fan_gain)
+                return True
+        return False
+
+    def _tensor_ctor(self, node, ctx) -> tuple[str, tuple | None, bool] | None:
+        """What a `nn.Parameter(...)` argument builds: (ctor, shape, scaled)."""
+        scaled = False
+        while isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)):
+            scaled = True
+            node = node.left if isinstance(node.left, ast.Call) else node.right
+        if isinstance(node, ast.Call):
+            name = self.resolve(node.func)
+            if name in _PARAM_CTORS:
+                shape = tuple(self.ev(a, ctx) for a in node.args if not isinstance(a, ast.Starred))
+                return _PARAM_CTORS[name], shape, scaled
+            if isinstance(node.func, ast.Attribute) and node.func.attr in K.TENSOR_INIT_METHODS:
+                inner = self._tensor_ctor(node.func.value, ctx)
+                if inner is not None:
+                    meth = node.func.attr
+                    return f"init:{meth}", inner[1], scaled
+            return "other", None, scaled
+        return "other", None, scaled
+
+    # ------------------------------------------------------------------ statement walk
+    def _walk(self, body, ctx: _Ctx, cls: ClassFacts | None, sink: list) -> None:
+        for stmt in body:
+            self._stmt(stmt, ctx, cls, sink)
+
+    def _stmt(self, stmt, ctx: _Ctx, cls, sink) -> None:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            self._call_stmt(stmt.value, ctx, cls, sink)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if stmt.value is None:
+                return
+            for t in targets:
+                self._assign(t, stmt.value, ctx, cls, sink)
+        elif isinstance(stmt, ast.AugAssign):
+            self._augassign(stmt, ctx, cls, sink)
+        elif isinstance(stmt, ast.If):
+            self._if(stmt, ctx, cls, sink)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+            self._for(stmt, ctx, cls, sink)
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            self._walk(stmt.body, ctx, cls, sink)
+        elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+            self._walk(stmt.body, ctx, cls, sink)
+            self._walk(stmt.orelse, ctx, cls, sink)
+            self._walk(stmt.finalbody, ctx, cls, sink)
+        elif isinstance(stmt, ast.While):
+            self._walk(stmt.body, ctx, cls, sink)
+
+    def _call_stmt(self, call: ast.Call, ctx, cls, sink) -> None:
+        if self._init_call(call, ctx, cls, sink):
+            return
+        func = call.func
+        fname = self.resolve(func)
+        # self.apply(fn) / model.apply(fn) / named_apply(fn, self)
+        if isinstance(func, ast.Attribute) and func.attr == "apply" and call.args:
+            owner = _attr_chain(func.value)
+            sub = ""
+            if owner and owner[0] == "self" and len(owner) > 1:
+                sub = ".".join(str(p) for p in owner[1:])
+            elif owner and owner[0] in ctx.filters:
+                return
+            self._apply(call.args[0], call, ctx, cls, sink, sub)
+            return
+        if (fname or "").endswith("named_apply") and call.args:
+            self._apply(call.args[0], call, ctx, cls, sink, "")
+            return
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
+                func.value.id == "self" and cls is not None:
+            meth = func.attr
+            if meth == "post_init":
+                cls.calls_post_init = True
+                self._record_apply(sink, ctx, call, "_init_weights", "post_init()")
+                return
+            if meth == "add_module" and len(call.args) >= 2:
+                key = self.ev(call.args[0], ctx)
+                spec = self._layer(call.args[1], ctx, cls)
+                if isinstance(key, str) and isinstance(spec, LayerSpec):
+                    self._register(cls, key, spec)
+                return
+            if meth in ("register_parameter",) and len(call.args) >= 2:
+                key = self.ev(call.args[0], ctx)
+                if isinstance(key, str):
+                    self._param(cls, key, call.args[1], ctx, call)
+                return
+            if ctx.method == "__init__" or ctx.depth:
+                if ctx.method == "__init__" and ctx.depth == 0:
+                    cls.init_calls.append(meth)
+                fn = self._methods.get(meth) if hasattr(self, "_methods") else None
+                if fn is not None and ctx.depth < MAX_INLINE_DEPTH and meth != "__init__":
+                    sub = ctx.child()
+                    sub.depth = ctx.depth + 1
+                    sub.via = f"{meth}()"
+                    sub.locals = dict(ctx.locals)
+                    self._walk(fn.body, sub, cls, sink)
+            return
+        # layers.append(nn.Linear(...)) / layers.extend([...])
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
+                func.attr in ("append", "extend", "insert"):
+            lst = ctx.locals.get(func.value.id)
+            if isinstance(lst, list) and call.args:
+                v = self._layer(call.args[-1], ctx, cls)
+                if isinstance(v, LayerSpec):
+                    lst.append(v)
+                elif isinstance(v, list):
+                    lst.extend(v)
+            return
+        # self.blocks.append(Block())
+        if isinstance(func, ast.Attribute) and func.attr in ("append", "extend") and cls is not None:
+            chain = _attr_chain(func.value)
+            if chain and chain[0] == "self" and len(chain) == 2:
+                spec = cls.layers.get(str(chain[1]))
+                if spec is not None and spec.children is not None and call.args:
+                    v = self._layer(call.args[0], ctx, cls)
+                    items = v if isinstance(v, list) else [v] if isinstance(v, LayerSpec) else []
+                    for item in items:
+                        spec.children.append(item)
+                        self._register(cls, spec.path or str(chain[1]), spec)
+            return
+
+    def _record_apply(self, sink, ctx, call, fn_name, via) -> None:
+        sink.append(InitOp(kind="apply", func=fn_name, params={"fn": fn_name}, loc=self.lines.loc(call),
+                           target="filter", method=ctx.method, conditional=ctx.conditional,
+                           flag=ctx.flag, order=next(self.order), via=via, src=self.path))
+
+    def _apply(self, fn_node, call, ctx, cls, sink, sub: str) -> None:
+        # unwrap partial(fn, ...)
+        if isinstance(fn_node, ast.Call) and self.resolve(fn_node.func) == "functools.partial" \
+                and fn_node.args:
+            fn_node = fn_node.args[0]
+        if isinstance(fn_node, ast.Attribute) and isinstance(fn_node.value, ast.Name) and \
+                fn_node.value.id == "self":
+            name = f"self.{fn_node.attr}"
+        else:
+            name = self.resolve(fn_node) or self.imap.dotted(fn_node)
+        if not name:
+            return
+        if cls is not None and ctx.method == "__init__" and ctx.depth == 0:
+            cls.applied.append(name)
+        op_via = f"apply({name.rsplit('.', 1)[-1]})"
+        self._record_apply(sink, ctx, call, name, op_via)
+        sink[-1].path = sub
+
+    def _param(self, cls, name, value, ctx, node) -> None:
+        if not (isinstance(value, ast.Call) and self.resolve(value.func) in _PARAMETER):
+            return
+        arg = value.args[0] if value.args else next(
+            (k.value for k in value.keywords if k.arg == "data"), None)
+        ctor = self._tensor_ctor(arg, ctx) if arg is not None else ("empty", None, False)
+        if ctor is None:
+            return
+        spec = ParamSpec(name=name, loc=self.lines.loc(value), ctor=ctor[0], shape=ctor[1],
+                         scaled=ctor[2])
+        cls.params[name] = spec
+
+    def _assign(self, target, value, ctx: _Ctx, cls, sink) -> None:
+        if isinstance(target, ast.Name):
+            name = target.id
+            ref = self._classref(value, ctx)
+            if ref is not None and not isinstance(value, ast.Call) or (
+                    isinstance(value, ast.Call) and self.resolve(value.func) == "functools.partial"):
+                if ref is not None:
+                    if ctx.conditional and ctx.classrefs.get(name) not in (None,):
+                        ctx.classrefs[name] = ""
+                    else:
+                        ctx.classrefs[name] = ref
+                    return
+            if isinstance(value, (ast.List, ast.Tuple)) and not value.elts:
+                ctx.locals[name] = []
+                return
+            spec = self._layer(value, ctx, cls)
+            if spec is not None:
+                ctx.locals[name] = spec
+                return
+            t = self._target(value, ctx, cls)
+            if t is not None:
+                ctx.aliases[name] = t
+                return
+            val = self.ev(value, ctx)
+            if val is not None:
+                ctx.env[name] = val
+            else:
+                ctx.env.pop(name, None)
+            return
+        if isinstance(target, ast.Tuple):
+            return
+        chain = _attr_chain(target)
+        if not chain or cls is None:
+            return
+        if chain[0] == "self" and len(chain) == 2 and isinstance(chain[1], str):
+            attr = chain[1]
+            if isinstance(value, ast.Call) and self.resolve(value.func) in _PARAMETER:
+                self._param(cls, attr, value, ctx, value)
+                return
+            spec = self._layer(value, ctx, cls)
+            if isinstance(spec, LayerSpec):
+                self._register(cls, attr, spec)
+            elif isinstance(spec, list):
+                holder = LayerSpec(kind="torch.nn.ModuleList", loc=self.lines.loc(value),
+                                   container="list", children=spec, uid=next(_uid))
+                self._register(cls, attr, holder)
+            elif ctx.method == "__init__":
+                val = self.ev(value, ctx)
+                if val is not None:
+                    ctx.env[f"self.{attr}"] = val
+            return
+        # self.fc.weight = nn.Parameter(torch.zeros(...)) / m.weight.data = ...
+        t = self._target(target, ctx, cls)
+        if t is None:
+            return
+        arg = value
+        if isinstance(value, ast.Call) and self.resolve(value.func) in _PARAMETER and value.args:
+            arg = value.args[0]
+        ctor = self._tensor_ctor(arg, ctx)
+        if ctor is None:
+            return
+        kind = {"zeros": "zero", "ones": "constant", "full": "constant", "randn": "normal",
+                "rand": "uniform", "empty": "uninitialized"}.get(ctor[0], "copy")
+        params = {"val": 1.0} if ctor[0] == "ones" else {}
+        if kind in ("normal", "uniform") and ctor[2]:
+            kind, params = "copy", {}
+        if kind == "normal":
+            params = {"mean": 0.0, "std": 1.0}
+        self._record(sink, ctx, cls, value, kind, "assignment", params, t)
+
+    def _augassign(self, stmt: ast.AugAssign, ctx, cls, sink) -> None:
+        if isinstance(stmt.target, ast.Name) and stmt.target.id in ctx.locals and isinstance(
+                stmt.op, ast.Add):
+            lst = ctx.locals[stmt.target.id]
+            if isinstance(lst, list):
+                v = self._layer(stmt.value, ctx, cls)
+                if isinstance(v, list):
+                    lst.extend(v)
+                elif isinstance(v, LayerSpec):
+                    lst.append(v)
+            return
+        if isinstance(stmt.op, (ast.Mult, ast.Div)):
+            t = self._target(stmt.target, ctx, cls)
+            if t is not None:
+                factor = self.ev(stmt.value, ctx)
+                self._record(sink, ctx, cls, stmt, "rescale",
+                             "*=" if isinstance(stmt.op, ast.Mult) else "/=",
+                             {"factor": factor, "op": "mul_" if isinstance(stmt.op, ast.Mult)
+                              else "div_"}, t, factor is None)
+
+    # ------------------------------------------------------------------ conditions
+    def _type_test(self, test, ctx: _Ctx):
+        """(var, Filter refinement) for isinstance/type/class-name tests on a filter variable."""
+        if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and \
+                test.func.id == "isinstance" and len(test.args) == 2:
+            var = test.args[0]
+            if isinstance(var, ast.Name) and var.id in ctx.filters:
+                types = self._types(test.args[1], ctx)
+                return var.id, {"types": types}
+        if isinstance(test, ast.Compare) and len(test.ops) == 1:
+            left, op, right = test.left, test.ops[0], test.comparators[0]
+            # type(m) == nn.Linear / m.__class__ is nn.Linear
+            for a, b in ((left, right), (right, left)):
+                v = None
+                if isinstance(a, ast.Call) and isinstance(a.func, ast.Name) and a.func.id == "type" \
+                        and a.args and isinstance(a.args[0], ast.Name):
+                    v = a.args[0].id
+                elif isinstance(a, ast.Attribute) and a.attr == "__class__" and isinstance(
+                        a.value, ast.Name):
+                    v = a.value.id
+                if v in ctx.filters and isinstance(op, (ast.Eq, ast.Is)):
+                    return v, {"types": self._types(b, ctx)}
+            # 'Conv' in m.__class__.__name__ / classname.find('Conv') != -1
+            if isinstance(op, ast.In) and isinstance(left, ast.Constant) and isinstance(left.value, str):
+                v = self._classname_var(right, ctx)
+                if v:
+                    return v, {"classname_sub": left.value}
+                if isinstance(right, ast.Name) and right.id in ctx.param_vars:
+                    return right.id, {"name_test": ("in", left.value)}
+            if isinstance(left, ast.Call) and isinstance(left.func, ast.Attribute) and \
+                    left.func.attr == "find" and left.args and isinstance(left.args[0], ast.Constant):
+                v = self._classname_var(left.func.value, ctx)
+                if v and isinstance(op, (ast.NotEq, ast.Gt, ast.GtE)):
+                    return v, {"classname_sub": left.args[0].value}
+            # m is self.final_conv
+            if isinstance(op, ast.Is) and isinstance(left, ast.Name) and left.id in ctx.filters:
+                chain = _attr_chain(right)
+                if chain and chain[0] == "self":
+                    return left.id, {"identity": ".".join(str(p) for p in chain[1:])}
+            # name == "c_proj.weight" on named_parameters / named_modules
+            if isinstance(op, ast.Eq) and isinstance(right, ast.Constant) and isinstance(
+                    right.value, str) and isinstance(left, ast.Name) and left.id in ctx.param_vars:
+                return left.id, {"name_test": ("eq", right.value)}
+        if isinstance(test, ast.Call) and isinstance(test.func, ast.Attribute) and \
+                test.func.attr in ("endswith", "startswith") and isinstance(test.func.value, ast.Name) \
+                and test.func.value.id in ctx.param_vars and test.args and \
+                isinstance(test.args[0], ast.Constant) and isinstance(test.args[0].value, str):
+            return test.func.value.id, {"name_test": (test.func.attr, test.args[0].value)}
+        return None
+
+    def _classname_var(self, node, ctx) -> str | None:
+        if isinstance(node, ast.Attribute) and node.attr == "__name__" and isinstance(
+                node.value, ast.Attribute) and node.value.attr == "__class__" and isinstance(
+                node.value.value, ast.Name) and node.value.value.id in ctx.filters:
+            return node.value.value.id
+        if isinstance(node, ast.Name) and node.id in ctx.env and isinstance(ctx.env[node.id], tuple) \
+                and ctx.env[node.id][:1] == ("__classname__",):
+            return ctx.env[node.id][1]
+        return None
+
+    def _types(self, node, ctx) -> tuple[str, ...] | None:
+        if isinstance(node, (ast.Tuple, ast.List)):
+            out = []
+            for e in node.elts:
+                t = self._types(e, ctx)
+                if t is None:
+                    return None
+                out.extend(t)
+            return tuple(out)
+        name = self.resolve(node) or self.imap.dotted(node)
+        if name is None and isinstance(node, ast.Name):
+            name = node.id
+        return (name,) if name else None
+
+    def _is_guard(self, test, ctx) -> bool:
+        """`if m.bias is not None`, `if self.bias is not None`: structural, not a run-time flag."""
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(
+                test.ops[0], (ast.IsNot, ast.Is)) and isinstance(test.comparators[0], ast.Constant) \
+                and test.comparators[0].value is None:
+            chain = _attr_chain(test.left)
+            return bool(chain) and (chain[0] == "self" or chain[0] in ctx.filters)
+        if isinstance(test, ast.Attribute):
+            chain = _attr_chain(test)
+            return bool(chain) and chain[0] in ctx.filters
+        if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == \
+                "hasattr" and test.args and isinstance(test.args[0], ast.Name) and \
+                test.args[0].id in ctx.filters:
+            return True
+        return False
+
+    def _if(self, stmt: ast.If, ctx: _Ctx, cls, sink) -> None:
+        test = stmt.test
+        parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) \
+            else [test]
+        refine: dict[str, dict] = {}
+        runtime = []
+        for p in parts:
+            r = self._type_test(p, ctx)
+            if r is not None:
+                refine.setdefault(r[0], {}).update(r[1])
+            elif not self._is_guard(p, ctx):
+                runtime.append(p)
+        # a condition on a known constant is decided statically
+        if not refine and len(runtime) == 1 and not any(
+                isinstance(n, ast.Name) and n.id in ctx.arg_names for n in ast.walk(runtime[0])):
+            val = self.ev(runtime[0], ctx)
+            if isinstance(val, bool) or (isinstance(val, (int, float)) and not isinstance(val, bool)):
+                self._walk(stmt.body if val else stmt.orelse, ctx, cls, sink)
+                return
+        body_ctx = ctx.child()
+        for var, upd in refine.items():
+            base = body_ctx.filters.get(var) or body_ctx.param_vars.get(var)
+            if base is None:
+                continue
+            new = copy.copy(base)
+            for k, v in upd.items():
+                setattr(new, k, v)
+            new.filter_loc = Loc(stmt.lineno, self.lines.col(stmt.lineno, stmt.col_offset),
+                                 stmt.test.end_lineno or stmt.lineno,
+                                 self.lines.col(stmt.test.end_lineno or stmt.lineno,
+                                                stmt.test.end_col_offset or 0))
+            # every variable bound to the same loop (`for name, p in named_parameters()`)
+            for table in (body_ctx.filters, body_ctx.param_vars):
+                for k, v in list(table.items()):
+                    if v is base:
+                        table[k] = new
+        if runtime:
+            body_ctx.conditional = True
+            try:
+                body_ctx.flag = ast.unparse(runtime[0])[:80]
+            except Exception:  # pragma: no cover
+                body_ctx.flag = "condition"
+        self._walk(stmt.body, body_ctx, cls, sink)
+        self._merge_locals(ctx, body_ctx)
+        if stmt.orelse:
+            else_ctx = ctx.child()
+            if runtime or refine:
+                else_ctx.conditional = ctx.conditional or bool(runtime)
+                else_ctx.flag = body_ctx.flag if runtime else ctx.flag
+            self._walk(stmt.orelse, else_ctx, cls, sink)
+            self._merge_locals(ctx, else_ctx)
+
+    @staticmethod
+    def _merge_locals(ctx, sub) -> None:
+        for k, v in sub.classrefs.items():
+            if k not in ctx.classrefs or ctx.classrefs[k] is None:
+                ctx.classrefs[k] = v
+            elif ctx.classrefs[k] != v:
+                ctx.classrefs[k] = ""
+        for k, v in sub.locals.items():
+            ctx.locals.setdefault(k, v)
+
+    def _for(self, stmt, ctx: _Ctx, cls, sink) -> None:
+        it = stmt.iter
+        target = stmt.target
+        # for m in self.modules() / self.net.modules() / self.children() / named_modules()
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in (
+                "modules", "children", "named_modules", "named_children", "parameters",
+                "named_parameters"):
+            owner = _attr_chain(it.func.value)
+            if owner is None:
+                return
+            sub = ""
+            if owner[0] == "self":
+                sub = ".".join(str(p) for p in owner[1:])
+            elif owner[0] in ctx.filters:
+                return  # nested loop over a filtered module: rare, skip
+            elif owner[0] not in ctx.filters and cls is None and ctx.method != "__init__":
+                pass
+            scope = it.func.attr
+            flt = Filter(scope=scope, subpath=sub)
+            var = target
+            if isinstance(target, ast.Tuple) and len(target.elts) == 2:
+                var = target.elts[1]
+                name_var = target.elts[0]
+            else:
+                name_var = None
+            body_ctx = ctx.child()
+            body_ctx.via = f"{scope}() loop"
+            if isinstance(var, ast.Name):
+                if scope in ("parameters", "named_parameters"):
+                    body_ctx.param_vars[var.id] = flt
+                    if isinstance(name_var, ast.Name):
+                        body_ctx.param_vars[name_var.id] = flt
+                        body_ctx.filters.pop(name_var.id, None)
+                else:
+                    body_ctx.filters[var.id] = flt
+                    if isinstance(name_var, ast.Name):
+                        body_ctx.param_vars[name_var.id] = flt
+                self._loop_body(stmt, body_ctx, cls, sink)
+            return
+        # for layer in [self.fc1, self.fc2]
+        if isinstance(it, (ast.List, ast.Tuple)) and isinstance(target, ast.Name):
+            paths = []
+            for e in it.elts:
+                chain = _attr_chain(e)
+                if chain and chain[0] == "self" and len(chain) >= 2:
+                    paths.append(".".join(str(p) for p in chain[1:]))
+            if paths and len(paths) == len(it.elts):
+                for p in paths:
+                    sub = ctx.child()
+                    sub.attr_vars[target.id] = p
+                    self._walk(stmt.body, sub, cls, sink)
+                return
+            # for dim in (64, 128): unroll with values bound
+            vals = [self.ev(e, ctx) for e in it.elts]
+            for v in vals[:MAX_UNROLL]:
+                sub = ctx
+                if v is not None:
+                    ctx.env[target.id] = v
+                self._walk(stmt.body, sub, cls, sink)
+            return
+        # for layer in self.layers (a ModuleList): the element is an attr
+        chain = _attr_chain(it)
+        if chain and chain[0] == "self" and isinstance(target, ast.Name) and cls is not None:
+            path = ".".join(str(p) for p in chain[1:])
+            spec = cls.layers.get(path)
+            if spec is not None and spec.children is not None:
+                for i, child in enumerate(spec.children):
+                    sub = ctx.child()
+                    sub.attr_vars[target.id] = child.path or f"{path}.{i}"
+                    self._walk(stmt.body, sub, cls, sink)
+                return
+        # for i in range(n): unroll
+        n = None
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range":
+            args = [self.ev(a, ctx) for a in it.args]
+            if all(isinstance(a, int) for a in args) and args:
+                n = len(range(*args))
+        count = n if n is not None and n <= MAX_UNROLL else 2
+        for i in range(count):
+            sub = ctx
+            prev_unknown = sub.repeat_unknown
+            if n is None or n > MAX_UNROLL:
+                sub.repeat_unknown = True
+            if isinstance(target, ast.Name):
+                if n is not None and n <= MAX_UNROLL and isinstance(it, ast.Call) and len(it.args) == 1:
+                    ctx.env[target.id] = i
+                else:
+                    ctx.env.pop(target.id, None)
+            self._walk(stmt.body, sub, cls, sink)
+            sub.repeat_unknown = prev_unknown
+
+    def _loop_body(self, stmt, ctx, cls, sink) -> None:
+        # classname = m.__class__.__name__
+        for s in stmt.body:
+            if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+                v = self._classname_var(s.value, ctx)
+                if v:
+                    ctx.env[s.targets[0].id] = ("__classname__", v)
+                    continue
+            self._stmt(s, ctx, cls, sink)
+
+
+# ====================================================================== forward data flow
+class _Forward:
+    """Symbolic execution of `forward`: which node's output feeds which."""
+
+    def __init__(self, ex: Extractor, cls: ClassFacts, methods: dict):
+        self.ex = ex
+        self.cls = cls
+        self.methods = methods
+        self.g = Graph()
+        self.ids = itertools.count()
+        self.depth = 0
+        self.loop_elems: dict[str, list[LayerSpec]] = {}
+
+    def node(self, kind, inputs, **kw) -> int:
+        nid = next(self.ids)
+        self.g.nodes.append(Node(id=nid, kind=kind, **kw))
+        for i in inputs:
+            self.g.edges.append((i, nid))
+        return nid
+
+    def run(self, fn) -> Graph:
+        env: dict[str, frozenset] = {}
+        args = fn.args.posonlyargs + fn.args.args
+        for a in args[1:]:
+            env[a.arg] = frozenset({self.node("input", [], ref=a.arg)})
+        if fn.args.vararg:
+            env[fn.args.vararg.arg] = frozenset({self.node("input", [], ref=fn.args.vararg.arg)})
+        ret = self.block(fn.body, env)
+        if ret:
+            self.node("output", ret)
+        return self.g
+
+    def sequential_self(self) -> Graph:
+        inp = frozenset({self.node("input", [], ref="x")})
+        out = inp
+        for name in self.cls.top:
+            out = self.apply_spec(self.cls.layers[name], out)
+        self.node("output", out)
+        return self.g
+
+    # statements: return the union of returned values
+    def block(self, body, env) -> frozenset:
+        ret: frozenset = frozenset()
+        for stmt in body:
+            ret |= self.stmt(stmt, env)
+        return ret
+
+    def stmt(self, stmt, env) -> frozenset:
+        if isinstance(stmt, ast.Return):
+            return self.expr(stmt.value, env) if stmt.value is not None else frozenset()
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            if stmt.value is None:
+                return frozenset()
+            val = self.expr(stmt.value, env)
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for t in targets:
+                self.bind(t, val, env)
+            return frozenset()
+        if isinstance(stmt, ast.AugAssign):
+            val = self.expr(stmt.value, env)
+            if isinstance(stmt.target, ast.Name):
+                cur = env.get(stmt.target.id, frozenset())
+                if isinstance(stmt.op, ast.Add) and cur and val:
+                    nid = self.node("add", cur | val, loc=self.ex.lines.loc(stmt))
+                    self.g.residual_adds.append((nid, sorted(cur), sorted(val)))
+                    env[stmt.target.id] = frozenset({nid})
+                elif isinstance(stmt.op, ast.Mult) and cur and val:
+                    env[stmt.target.id] = frozenset({self.node("mul", cur | val)})
+                else:
+                    env[stmt.target.id] = cur | val
+            return frozenset()
+        if isinstance(stmt, ast.Expr):
+            self.expr(stmt.value, env)
+            return frozenset()
+        if isinstance(stmt, ast.If):
+            e1, e2 = dict(env), dict(env)
+            r = self.block(stmt.body, e1) | self.block(stmt.orelse, e2)
+            for k in set(e1) | set(e2):
+                env[k] = e1.get(k, frozenset()) | e2.get(k, frozenset())
+            return r
+        if isinstance(stmt, (ast.For, ast.AsyncFor)):
+            return self.loop(stmt, env)
+        if isinstance(stmt, ast.While):
+            r = self.block(stmt.body, env)
+            return r | self.block(stmt.body, env)
+        if isinstance(stmt, (ast.With, ast.AsyncWith)):
+            return self.block(stmt.body, env)
+        if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+            r = self.block(stmt.body, env)
+            for h in stmt.handlers:
+                r |= self.block(h.body, env)
+            return r | self.block(stmt.orelse, env) | self.block(stmt.finalbody, env)
+        return frozenset()
+
+    def bind(self, target, val, env) -> None:
+        if isinstance(target, ast.Name):
+            env[target.id] = val
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for e in target.elts:
+                self.bind(e.value if isinstance(e, ast.Starred) else e, val, env)
+
+    def _elements(self, it) -> tuple[list[list[LayerSpec]], int] | None:
+        """Elements of `self.layers`, `enumerate(...)`, `zip(self.a, self.b)`."""
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "enumerate" \
+                and it.args:
+            r = self._elements(it.args[0])
+            return (r[0], 1) if r else None
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "zip":
+            cols = []
+            for a in it.args:
+                r = self._elements(a)
+                if r is None:
+                    return None
+                cols.append(r[0][0])
+            return ([list(c) for c in zip(*cols)] if cols else None), 2
+        chain = _attr_chain(it)
+        if chain and chain[0] == "self":
+            if len(chain) >= 2 and chain[-1] in ("values",) and False:
+                pass
+            parts = chain[1:]
+            if parts and parts[-1] == "*":
+                parts = parts[:-1]
+            path = ".".join(str(p) for p in parts)
+            spec = self.cls.layers.get(path)
+            if spec is not None and spec.children:
+                return [spec.children], 0
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in (
+                "values", "children"):
+            return self._elements(it.func.value)
+        return None
+
+    def loop(self, stmt, env) -> frozenset:
+        el = self._elements(stmt.iter)
+        ret = frozenset()
+        for _ in range(2):  # twice: the second pass links the loop's end to its start
+            if el is not None:
+                groups, mode = el
+                t = stmt.target
+                if mode == 1 and isinstance(t, ast.Tuple) and len(t.elts) == 2:
+                    t = t.elts[1]
+                    if isinstance(stmt.target.elts[0], ast.Name):
+                        env.pop(stmt.target.elts[0].id, None)
+                if mode == 2 or (mode == 0 and len(groups) > 1):
+                    cols = groups
+                    names = t.elts if isinstance(t, ast.Tuple) else []
+                    for i, n in enumerate(names):
+                        if isinstance(n, ast.Name) and i < len(cols):
+                            self.loop_elems[n.id] = cols[i] if mode != 2 else [row[i] for row in cols]
+                    if mode == 2:
+                        for i, n in enumerate(names):
+                            if isinstance(n, ast.Name):
+                                self.loop_elems[n.id] = [row[i] for row in cols]
+                elif isinstance(t, ast.Name):
+                    self.loop_elems[t.id] = groups[0]
+            ret |= self.block(stmt.body, env)
+        return ret
+
+    # expressions: return the set of producer node ids
+    def expr(self, node, env) -> frozenset:
+        if node is None:
+            return frozenset()
+        if isinstance(node, ast.Name):
+            return env.get(node.id, frozenset())
+        if isinstance(node, ast.Call):
+            return self.call(node, env)
+        if isinstance(node, ast.BinOp):
+            left = self.expr(node.left, env)
+            right = self.expr(node.right, env)
+            if isinstance(node.op, ast.Add) and left and right:
+                nid = self.node("add", left | right, loc=self.ex.lines.loc(node))
+                self.g.residual_adds.append((nid, sorted(left), sorted(right)))
+                return frozenset({nid})
+            if isinstance(node.op, ast.Mult) and left and right:
+                return frozenset({self.node("mul", left | right)})
+            if isinstance(node.op, ast.MatMult):
+                for side, other in ((node.right, left), (node.left, right)):
+                    p = self._raw_param(side)
+                    if p is not None and other:
+                        return frozenset({self.node("layer", other, ref=p, loc=p_loc(self, side))})
+            return left | right
+        if isinstance(node, ast.IfExp):
+            self.expr(node.test, env)
+            return self.expr(node.body, env) | self.expr(node.orelse, env)
+        if isinstance(node, (ast.Tuple, ast.List)):
+            out = frozenset()
+            for e in node.elts:
+                out |= self.expr(e.value if isinstance(e, ast.Starred) else e, env)
+            return out
+        if isinstance(node, ast.Subscript):
+            return self.expr(node.value, env)
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                return frozenset()
+            return self.expr(node.value, env)
+        if isinstance(node, ast.UnaryOp):
+            return self.expr(node.operand, env)
+        if isinstance(node, ast.Starred):
+            return self.expr(node.value, env)
+        if isinstance(node, ast.Dict):
+            out = frozenset()
+            for v in node.values:
+                out |= self.expr(v, env)
+            return out
+        return frozenset()
+
+    def _args(self, call, env) -> frozenset:
+        out = frozenset()
+        for a in call.args:
+            out |= self.expr(a, env)
+        for k in call.keywords:
+            out |= self.expr(k.value, env)
+        return out
+
+    def call(self, call: ast.Call, env) -> frozenset:
+        func = call.func
+        ex = self.ex
+        # self.X(...) / self.X[i](...)
+        chain = _attr_chain(func)
+        if chain and chain[0] == "self" and len(chain) >= 2:
+            path_parts = chain[1:]
+            name = ".".join(str(p) for p in path_parts)
+            if len(path_parts) == 1 and name in self.methods and name not in self.cls.layers:
+                return self.inline(self.methods[name], call, env)
+            if len(path_parts) == 1 and name == "act_fn" and name not in self.cls.layers:
+                pass
+            spec = self._spec_at(path_parts)
+            inputs = self._args(call, env)
+            if spec is not None:
+                return self.apply_spec(spec, inputs)
+            if name in self.cls.params:
+                return inputs
+            return frozenset({self.node("opaque", inputs, ref=name)})
+        if isinstance(func, ast.Name) and func.id in self.loop_elems:
+            inputs = self._args(call, env)
+            elems = self.loop_elems[func.id]
+            outs = frozenset()
+            for spec in elems[:MAX_UNROLL]:
+                outs |= self.apply_spec(spec, inputs)
+            return outs
+        fname = ex.resolve(func)
+        if fname in ("torch.nn.functional.linear", "torch.matmul", "torch.mm", "torch.bmm",
+                     "torch.nn.functional.conv1d", "torch.nn.functional.conv2d") and len(call.args) >= 2:
+            p = self._raw_param(call.args[1])
+            if p is not None:
+                inputs = self.expr(call.args[0], env)
+                return frozenset({self.node("layer", inputs, ref=p, loc=p_loc(self, call.args[1]))})
+        if fname in K.ACT_FUNCTIONS:
+            inputs = self.expr(call.args[0], env) if call.args else self._args(call, env)
+            short = K.ACT_FUNCTIONS[fname]
+            slope = None
+            if short == "leaky_relu":
+                slope = 0.01
+                for kw in call.keywords:
+                    if kw.arg == "negative_slope":
+                        slope = ex.ev(kw.value)
+                if len(call.args) > 1:
+                    slope = ex.ev(call.args[1])
+            return frozenset({self.node("act", inputs, act=short, slope=slope, ref=short,
+                                        loc=ex.lines.loc(call))})
+        if isinstance(func, ast.Subscript) or (fname in K.RUNTIME_ACT_FACTORIES):
+            base = ex.resolve(func.value) if isinstance(func, ast.Subscript) else fname
+            if base in K.RUNTIME_ACT_FACTORIES:
+                inputs = self._args(call, env)
+                return frozenset({self.node("act", inputs, runtime=True, loc=ex.lines.loc(call))})
+        if isinstance(func, ast.Attribute):
+            if func.attr in K.ACT_TENSOR_METHODS:
+                inputs = self.expr(func.value, env)
+                return frozenset({self.node("act", inputs, act=K.ACT_TENSOR_METHODS[func.attr],
+                                            ref=func.attr, loc=ex.lines.loc(call))})
+            if fname and fname.startswith("super") or (isinstance(func.value, ast.Call) and
+                                                       isinstance(func.value.func, ast.Name) and
+                                                       func.value.func.id == "super"):
+                inputs = self._args(call, env)
+                if func.attr == "forward" and any(b in K.SEQUENTIAL_BASES for b in self.cls.bases):
+                    out = inputs
+                    for name in self.cls.top:
+                        out = self.apply_spec(self.cls.layers[name], out)
+                    return out
+                return frozenset({self.node("opaque", inputs, ref="super")})
+            if fname is None:
+                # a tensor method: x.view(...), x.flatten(1), x.chunk(2)
+                recv = self.expr(func.value, env)
+                if func.attr in _SHAPE_METHODS or func.attr.endswith("_") is False:
+                    return recv | (self._args(call, env) if func.attr in ("add", "mul") else
+                                   frozenset())
+                return recv
+        if fname in K.TRANSPARENT_FUNCTIONS or (fname or "").startswith("torch.nn.functional."):
+            return self._args(call, env)
+        if fname and fname.startswith("torch."):
+            return self._args(call, env)
+        if isinstance(func, ast.Name) and func.id in ("len", "range", "isinstance", "int", "float",
+                                                      "print", "list", "tuple", "getattr"):
+            return frozenset()
+        inputs = self._args(call, env)
+        if not inputs:
+            return frozenset()
+        return frozenset({self.node("opaque", inputs, ref=fname or ex.imap.dotted(func))})
+
+    def _raw_param(self, node) -> str | None:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "t":
+            node = node.func.value
+        if isinstance(node, ast.Attribute) and node.attr == "T":
+            node = node.value
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                node.value.id == "self" and node.attr in self.cls.params:
+            return node.attr
+        return None
+
+    def _spec_at(self, parts) -> LayerSpec | None:
+        path = ".".join(str(p) for p in parts)
+        spec = self.cls.layers.get(path)
+        if spec is not None:
+            return spec
+        if parts and parts[-1] == "*":
+            base = self.cls.layers.get(".".join(str(p) for p in parts[:-1]))
+            if base is not None and base.children:
+                holder = LayerSpec(kind=None, loc=base.loc, path=path)
+                holder.children = base.children
+                holder.container = "any"
+                return holder
+        if parts and isinstance(parts[-1], int) and parts[-1] < 0:
+            base = self.cls.layers.get(".".join(str(p) for p in parts[:-1]))
+            if base is not None and base.children and -parts[-1] <= len(base.children):
+                return base.children[parts[-1]]
+        return None
+
+    def inline(self, fn, call, env) -> frozenset:
+        if self.depth >= MAX_INLINE_DEPTH:
+            return frozenset({self.node("opaque", self._args(call, env), ref=fn.name)})
+        self.depth += 1
+        sub: dict = {}
+        params = [a.arg for a in (fn.args.posonlyargs + fn.args.args)[1:]]
+        for p, a in zip(params, call.args):
+            sub[p] = self.expr(a, env)
+        for kw in call.keywords:
+            if kw.arg in params:
+                sub[kw.arg] = self.expr(kw.value, env)
+        ret = self.block(fn.body, sub)
+        self.depth -= 1
+        return ret
+
+    def apply_spec(self, spec: LayerSpec, inputs: frozenset) -> frozenset:
+        if spec.container == "any":
+            out = frozenset()
+            for child in spec.children or []:
+                out |= self.apply_spec(child, inputs)
+            return out
+        if spec.container == "sequential":
+            if spec.children is None:
+                return frozenset({self.node("module", inputs, ref=spec.path, loc=spec.loc)})
+            out = inputs
+            for child in spec.children:
+                out = self.apply_spec(child, out)
+            return out
+        if spec.act is not None or (spec.runtime and spec.kind is None and spec.factory is None):
+            return frozenset({self.node("act", inputs, ref=spec.path, act=spec.act, slope=spec.slope,
+                                        runtime=spec.runtime, loc=spec.loc)})
+        kind = spec.kind
+        cat = K.layer_category(kind)
+        if kind in K.TRANSPARENT_LAYERS:
+            return inputs
+        if cat == "norm":
+            return frozenset({self.node("norm", inputs, ref=spec.path, loc=spec.loc)})
+        if cat in ("weight", "embedding"):
+            return frozenset({self.node("layer", inputs, ref=spec.path, loc=spec.loc)})
+        return frozenset({self.node("module", inputs, ref=spec.path, loc=spec.loc)})
+
+
+def p_loc(fwd: "_Forward", node) -> Loc:
+    return fwd.ex.lines.loc(node)
+
+
+def extract(tree: ast.Module, source: str, path: str, module: str, is_package: bool) -> FileFacts:
+    return Extractor(tree, source, path, module, is_package).run()

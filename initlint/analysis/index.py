@@ -1,0 +1,277 @@
+"""Project index: joins per-file facts across the linted tree.
+
+Resolves classes and helper factories across files, builds instance trees (a model class and
+everything it builds, transitively), and replays every init write in effect order to find,
+per concrete weight, the init that finally takes effect.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from initlint import knowledge as K
+from initlint.analysis.model import ClassFacts, FileFacts, Filter, FunctionFacts, InitOp, LayerSpec
+
+MAX_DEPTH = 8
+
+
+@dataclass
+class Weight:
+    """One weight tensor of one layer, seen from a root model class."""
+
+    full: str  # dotted path from the root ("blocks.0.fc1")
+    owner: ClassFacts  # the class that builds the layer
+    local: str  # path inside the owner
+    spec: LayerSpec | None
+    param: str  # weight | bias | raw parameter name
+    writes: list = field(default_factory=list)  # [(InitOp, ClassFacts)] in effect order
+
+
+@dataclass
+class Instance:
+    full: str
+    owner: ClassFacts
+    local: str
+    spec: LayerSpec
+    cls: ClassFacts | None  # project class of the layer, when it is one
+
+
+class Index:
+    def __init__(self, files: list[FileFacts]):
+        self.files = files
+        self.by_qual: dict[str, ClassFacts] = {}
+        self.by_name: dict[str, list[ClassFacts]] = {}
+        self.functions: dict[str, FunctionFacts] = {}
+        self.file_of: dict[int, FileFacts] = {}
+        self.refs: dict[str, int] = {}
+        for f in files:
+            for c in f.classes:
+                self.by_qual[f"{f.module}.{c.qualname}"] = c
+                self.by_name.setdefault(c.name, []).append(c)
+                self.file_of[id(c)] = f
+            for name, fn in f.functions.items():
+                self.functions[f"{f.module}.{name}"] = fn
+                self.file_of[id(fn)] = f
+            for r in f.refs:
+                self.refs[r] = self.refs.get(r, 0) + 1
+        self._module_cache: dict[int, bool] = {}
+        self._mro_cache: dict[int, list[ClassFacts]] = {}
+        self.instantiated: set[int] = set()
+        for c in self.all_classes():
+            for r in c.referenced_classes:
+                d = self.find_class(r)
+                if d is not None and d is not c:
+                    self.instantiated.add(id(d))
+            for spec in c.layers.values():
+                d = self.class_of_spec(spec)
+                if d is not None and d is not c:
+                    self.instantiated.add(id(d))
+
+    # ------------------------------------------------------------------ lookups
+    def all_classes(self) -> list[ClassFacts]:
+        return [c for f in self.files for c in f.classes]
+
+    def find_class(self, name: str | None) -> ClassFacts | None:
+        if not name:
+            return None
+        c = self.by_qual.get(name)
+        if c is not None:
+            return c
+        short = name.rsplit(".", 1)[-1]
+        cands = self.by_name.get(short, [])
+        if len(cands) == 1:
+            return cands[0]
+        # same module suffix: "models.blocks.Block" vs indexed "pkg.models.blocks.Block"
+        for c in cands:
+            if f"{c.module}.{c.qualname}".endswith(name) or name.endswith(f"{c.module}.{c.qualname}"):
+                return c
+        return None
+
+    def find_function(self, name: str | None) -> FunctionFacts | None:
+        if not name:
+            return None
+        fn = self.functions.get(name)
+        if fn is not None:
+            return fn
+        short = name.rsplit(".", 1)[-1]
+        cands = [f for q, f in self.functions.items() if q.rsplit(".", 1)[-1] == short]
+        return cands[0] if len(cands) == 1 else None
+
+    def spec_kind(self, spec: LayerSpec) -> str | None:
+        if spec.kind is None and spec.factory:
+            fn = self.find_function(spec.factory)
+            if fn is not None and fn.returns_kind:
+                return fn.returns_kind
+        return spec.kind
+
+    def class_of_spec(self, spec: LayerSpec) -> ClassFacts | None:
+        kind = self.spec_kind(spec)
+        if kind is None or kind.startswith("torch."):
+            return None
+        return self.find_class(kind)
+
+    def mro(self, cls: ClassFacts) -> list[ClassFacts]:
+        key = id(cls)
+        if key in self._mro_cache:
+            return self._mro_cache[key]
+        self._mro_cache[key] = [cls]
+        out = [cls]
+        for b in cls.bases:
+            c = self.find_class(b)
+            if c is not None and c is not cls:
+                for x in self.mro(c):
+                    if x not in out:
+                        out.append(x)
+        self._mro_cache[key] = out
+        return out
+
+    def external_bases(self, cls: ClassFacts) -> list[str]:
+        """Base classes outside the linted tree (torch's, a framework's, unresolved)."""
+        out = []
+        for c in self.mro(cls):
+            for b in c.bases:
+                if self.find_class(b) is None:
+                    out.append(b)
+        return out
+
+    def is_module(self, cls: ClassFacts) -> bool:
+        key = id(cls)
+        if key in self._module_cache:
+            return self._module_cache[key]
+        self._module_cache[key] = False
+        result = False
+        for b in self.external_bases(cls):
+            if b in K.MODULE_BASES or b in K.LAYERS or b.startswith("torch.nn.") or \
+                    b.endswith(K.HF_BASE_SUFFIXES) or b.rsplit(".", 1)[-1] in ("Module", "Sequential"):
+                result = True
+        if not result and (cls.layers or cls.forward is not None and cls.params):
+            result = True
+        self._module_cache[key] = result
+        return result
+
+    def is_hf_model(self, cls: ClassFacts) -> bool:
+        return any(b.rsplit(".", 1)[-1].endswith("PreTrainedModel") or
+                   b.rsplit(".", 1)[-1] in ("ModelMixin", "PreTrainedModel")
+                   for b in self.external_bases(cls)) or any(
+            c.name.endswith("PreTrainedModel") for c in self.mro(cls))
+
+    def method(self, cls: ClassFacts, name: str) -> tuple[FunctionFacts, ClassFacts] | None:
+        for c in self.mro(cls):
+            if name in c.methods:
+                return c.methods[name], c
+        return None
+
+    def layer_owner_is_builtin_subclass(self, cls: ClassFacts) -> bool:
+        return any(b in K.LAYERS for b in self.external_bases(cls))
+
+    # ------------------------------------------------------------------ instance trees
+    def instances(self, root: ClassFacts) -> tuple[list[Instance], bool]:
+        """Every layer reachable from `root`; the flag says whether the tree is fully known."""
+        out: list[Instance] = []
+        complete = [True]
+
+        def visit(cls: ClassFacts, prefix: str, depth: int, seen: tuple) -> None:
+            if depth > MAX_DEPTH or id(cls) in seen:
+                complete[0] = False
+                return
+            for c in self.mro(cls):
+                for path, spec in c.layers.items():
+                    full = f"{prefix}{path}"
+                    sub = self.class_of_spec(spec)
+                    out.append(Instance(full, c, path, spec, sub))
+                    kind = self.spec_kind(spec)
+                    if sub is not None:
+                        visit(sub, f"{full}.", depth + 1, seen + (id(cls),))
+                    elif spec.children is None and (kind is None or not kind.startswith("torch.")) \
+                            and spec.act is None:
+                        complete[0] = False
+                if c is not cls:
+                    continue
+            if self.external_bases(cls) and not all(
+                    b.startswith("torch.nn.") for b in self.external_bases(cls)):
+                complete[0] = False
+
+        visit(root, "", 0, ())
+        return out, complete[0]
+
+    # ------------------------------------------------------------------ filters
+    def type_matches(self, types: tuple[str, ...], kind: str | None, cls: ClassFacts | None) -> bool:
+        if kind is None:
+            return False
+        names = {kind, kind.rsplit(".", 1)[-1]}
+        if cls is not None:
+            for c in self.mro(cls):
+                names.add(c.name)
+                for b in c.bases:
+                    names.add(b)
+                    names.add(b.rsplit(".", 1)[-1])
+        for t in types:
+            short = t.rsplit(".", 1)[-1]
+            if t in names or short in names:
+                return True
+            if short == "_ConvNd" and "Conv" in kind.rsplit(".", 1)[-1]:
+                return True
+            if short in ("_BatchNorm", "_NormBase") and "BatchNorm" in kind:
+                return True
+            if short == "Module":
+                return True
+        return False
+
+    def filter_matches(self, flt: Filter, inst: Instance) -> bool | None:
+        """True/False, or None when it cannot be told."""
+        kind = self.spec_kind(inst.spec)
+        if flt.identity is not None:
+            return inst.full == flt.identity or inst.local == flt.identity
+        if flt.scope == "children":
+            base = flt.subpath
+            rel = inst.full[len(base) + 1:] if base else inst.full
+            if base and not inst.full.startswith(base + "."):
+                return False
+            if "." in rel.replace(".*", ""):
+                return False
+        elif flt.subpath and not (inst.full == flt.subpath or inst.full.startswith(flt.subpath + ".")):
+            return False
+        if flt.types is not None:
+            return self.type_matches(flt.types, kind, inst.cls)
+        if flt.classname_sub is not None:
+            short = (kind or "").rsplit(".", 1)[-1]
+            if not short:
+                return None
+            return flt.classname_sub in short
+        return True
+
+
+def certain(op: InitOp) -> bool:
+    return not op.conditional and not op.params.get("partial")
+
+
+def fan(spec: LayerSpec | None) -> tuple[float | None, float | None]:
+    """(fan_in, fan_out) of a layer's weight from literal arguments."""
+    if spec is None or spec.kind is None:
+        return None, None
+    short = spec.kind.rsplit(".", 1)[-1]
+    a = spec.args
+    if short in ("Linear", "Conv1D", "Bilinear"):
+        fi, fo = a.get("in_features"), a.get("out_features")
+        return (_num(fi), _num(fo))
+    if short.startswith(("Conv", "ConvTranspose")) and "Lazy" not in short:
+        ci, co, k = _num(a.get("in_channels")), _num(a.get("out_channels")), a.get("kernel_size")
+        dims = int(short[-2]) if short[-2].isdigit() else 2
+        if isinstance(k, (int, float)) and not isinstance(k, bool):
+            rf = k ** dims
+        elif isinstance(k, tuple) and all(isinstance(x, (int, float)) for x in k):
+            rf = math.prod(k)
+        else:
+            return None, None
+        groups = _num(a.get("groups", 1)) or None
+        if ci is None or co is None or groups is None:
+            return None, None
+        if short.startswith("ConvTranspose"):
+            return co / groups * rf, ci * rf
+        return ci / groups * rf, co * rf
+    return None, None
+
+
+def _num(v):
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None

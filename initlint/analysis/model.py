@@ -1,0 +1,140 @@
+"""Plain data produced by the fact extractor: picklable, cacheable, no syntax trees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Loc:
+    row: int
+    col: int
+    end_row: int
+    end_col: int
+
+
+@dataclass
+class LayerSpec:
+    """A module built in `__init__` (or a child of a container)."""
+
+    kind: str | None  # canonical dotted class name, or None if unknown
+    loc: Loc
+    args: dict = field(default_factory=dict)  # evaluated named arguments (literal only)
+    path: str | None = None  # attribute path in the owning class ("fc1", "net.0", "blocks.*")
+    act: str | None = None  # activation short name when this is an activation module
+    slope: float | None = None
+    runtime: bool = False  # chosen at run time (string, getattr, ACT2FN, IfExp of different kinds)
+    children: list["LayerSpec"] | None = None  # Sequential/ModuleList children in order
+    container: str | None = None  # "sequential" | "list" | "dict"
+    repeat: int | None = None  # repetition count for loop-built children (None: unknown)
+    repeated: bool = False
+    factory: str | None = None  # project helper function that built it (resolved in the index)
+    wrapped_act: str | None = None  # activation carried inside a wrapper (ConvNormAct)
+    uid: int = 0
+
+
+@dataclass
+class Filter:
+    """Which modules/parameters a loop or applied function selects."""
+
+    scope: str  # modules | children | apply | named_parameters | parameters | named_modules
+    subpath: str = ""  # `self.net.modules()` -> "net"
+    types: tuple[str, ...] | None = None  # canonical kinds or project class names; None: any
+    negated: bool = False
+    name_test: tuple[str, str] | None = None  # ("eq"|"endswith"|"startswith"|"in", text)
+    classname_sub: str | None = None  # `'Conv' in m.__class__.__name__`
+    identity: str | None = None  # `if m is self.final_conv`
+    filter_loc: Loc | None = None  # the `if` line
+
+
+@dataclass
+class InitOp:
+    kind: str  # xavier kaiming normal uniform constant zero orthogonal copy rescale lecun eye dirac
+    func: str  # as written
+    params: dict
+    loc: Loc
+    target: str  # "attr" | "filter" | "param"
+    path: str = ""  # attr path for "attr"; subpath for "filter"; param name for "param"
+    param: str = "weight"  # weight | bias | name of raw parameter | "*"
+    filter: Filter | None = None
+    method: str = "__init__"
+    conditional: bool = False
+    flag: str | None = None
+    order: int = 0
+    via: str | None = None  # "apply(_init_weights)", "modules() loop", "reset_parameters()"
+    layer_uid: int = 0  # for ops on local layers before they get a path
+    std_fan_gain: float | None = None  # std written as sqrt(K/fan)
+    symbolic: bool = False  # an argument that matters is not a literal
+    src: str = ""  # file the statement is in
+
+
+@dataclass
+class ParamSpec:
+    name: str
+    loc: Loc
+    ctor: str  # empty | randn | rand | zeros | ones | full | tensor | other
+    shape: tuple | None = None
+    scaled: bool = False
+    is_buffer: bool = False
+
+
+@dataclass
+class Node:
+    id: int
+    kind: str  # input layer act norm add mul module output opaque
+    ref: str | None = None  # layer path, or act short name for functional acts
+    act: str | None = None
+    slope: float | None = None
+    runtime: bool = False
+    loc: Loc | None = None
+
+
+@dataclass
+class Graph:
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[tuple[int, int]] = field(default_factory=list)
+    residual_adds: list[tuple[int, list[int], list[int]]] = field(default_factory=list)
+
+
+@dataclass
+class FunctionFacts:
+    name: str
+    qualname: str
+    loc: Loc
+    ops: list[InitOp] = field(default_factory=list)
+    returns_kind: str | None = None
+    returns_spec: LayerSpec | None = None
+    is_method: bool = False
+    called_methods: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ClassFacts:
+    name: str
+    qualname: str
+    module: str
+    loc: Loc
+    bases: list[str]
+    layers: dict[str, LayerSpec] = field(default_factory=dict)
+    top: list[str] = field(default_factory=list)
+    params: dict[str, ParamSpec] = field(default_factory=dict)
+    ops: list[InitOp] = field(default_factory=list)  # in effect order for __init__
+    methods: dict[str, FunctionFacts] = field(default_factory=dict)
+    forward: Graph | None = None
+    forward_ops: list[InitOp] = field(default_factory=list)
+    calls_post_init: bool = False
+    init_calls: list[str] = field(default_factory=list)  # self.X() called from __init__
+    applied: list[str] = field(default_factory=list)  # names given to self.apply in __init__
+    referenced_classes: list[str] = field(default_factory=list)  # names used in __init__
+    flag_zero_bn: bool = False
+
+
+@dataclass
+class FileFacts:
+    path: str
+    module: str
+    classes: list[ClassFacts] = field(default_factory=list)
+    functions: dict[str, FunctionFacts] = field(default_factory=dict)
+    refs: set = field(default_factory=set)  # identifiers used in Load context
+    imports: dict = field(default_factory=dict)
+    error: tuple | None = None  # (row, col, message) when the file could not be parsed

@@ -1,0 +1,212 @@
+"""Replay init writes in effect order, per root model class.
+
+Order (DESIGN.md): PyTorch's default -> children's own `__init__` inits (children are built
+first) -> base class `__init__` -> statements of this `__init__` in order, where `apply`,
+`named_apply`, `modules()` loops and HF `post_init()` expand over the subtree at that point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from initlint import knowledge as K
+from initlint.analysis.index import Index, Instance, Weight
+from initlint.analysis.model import ClassFacts, FunctionFacts, InitOp
+
+
+@dataclass
+class FilterUse:
+    op: InitOp
+    owner: ClassFacts  # class whose init runs the filter
+    matched: bool
+    decidable: bool
+
+
+@dataclass
+class Replay:
+    root: ClassFacts
+    weights: dict[tuple[str, str], Weight] = field(default_factory=dict)
+    instances: list[Instance] = field(default_factory=list)
+    complete: bool = True
+    filter_uses: list[FilterUse] = field(default_factory=list)
+    unknown_general: bool = False
+
+
+class Replayer:
+    def __init__(self, index: Index):
+        self.index = index
+
+    def run(self, root: ClassFacts) -> Replay:
+        idx = self.index
+        insts, complete = idx.instances(root)
+        rp = Replay(root=root, instances=insts, complete=complete)
+        for inst in insts:
+            cat = K.layer_category(idx.spec_kind(inst.spec))
+            if cat in ("weight", "embedding", "norm", "rnn", "attention"):
+                for p in ("weight", "bias"):
+                    rp.weights[(inst.full, p)] = Weight(inst.full, inst.owner, inst.local,
+                                                        inst.spec, p)
+        self._raw_params(root, "", rp, 0)
+        self._run_class(root, "", rp, 0, ())
+        return rp
+
+    def _raw_params(self, cls: ClassFacts, prefix: str, rp: Replay, depth: int) -> None:
+        if depth > 8:
+            return
+        for c in self.index.mro(cls):
+            for name in c.params:
+                rp.weights[(f"{prefix}{name}", name)] = Weight(f"{prefix}{name}", c, name, None, name)
+        for inst in rp.instances:
+            pass
+
+    def _sub_instances(self, rp: Replay, prefix: str) -> list[Instance]:
+        if not prefix:
+            return rp.instances
+        return [i for i in rp.instances if i.full.startswith(prefix)]
+
+    def _run_class(self, cls: ClassFacts, prefix: str, rp: Replay, depth: int, seen: tuple) -> None:
+        if depth > 8 or id(cls) in seen:
+            return
+        seen = seen + (id(cls),)
+        idx = self.index
+        # children first: their own __init__ runs when they are built
+        for inst in rp.instances:
+            if inst.cls is None or not inst.full.startswith(prefix):
+                continue
+            if inst.owner not in idx.mro(cls):
+                continue
+            self._run_class(inst.cls, f"{inst.full}.", rp, depth + 1, seen)
+            if inst.cls is not None:
+                for name in [n for c in idx.mro(inst.cls) for n in c.params]:
+                    key = (f"{inst.full}.{name}", name)
+                    if key not in rp.weights:
+                        owner = next(c for c in idx.mro(inst.cls) if name in c.params)
+                        rp.weights[key] = Weight(key[0], owner, name, None, name)
+        # base classes' __init__ (super().__init__()) then this class's statements
+        for c in reversed(idx.mro(cls)):
+            for op in c.ops:
+                self._apply_op(op, c, cls, prefix, rp)
+
+    def _fn_for_apply(self, op: InitOp, cls: ClassFacts) -> tuple[FunctionFacts | None, ClassFacts | None]:
+        name = op.params.get("fn") or op.func
+        idx = self.index
+        if name.startswith("self.") or op.via == "post_init()" or "." not in name and \
+                idx.method(cls, name) is not None:
+            m = idx.method(cls, name.split(".", 1)[-1] if name.startswith("self.") else name)
+            if m is not None:
+                return m
+            return None, None
+        fn = idx.find_function(name)
+        return fn, None
+
+    def _apply_op(self, op: InitOp, c: ClassFacts, cls: ClassFacts, prefix: str, rp: Replay) -> None:
+        idx = self.index
+        if op.kind == "apply":
+            fn, owner = self._fn_for_apply(op, cls)
+            if fn is None:
+                if op.via != "post_init()":
+                    rp.unknown_general = True
+                    self._write_all(op, c, prefix + (op.path + "." if op.path else ""), rp)
+                return
+            sub = prefix + (op.path + "." if op.path else "")
+            for fop in fn.ops:
+                if fop.kind == "apply":
+                    continue
+                if fop.target == "filter" and fop.filter is not None:
+                    self._expand_filter(fop, owner or c, sub, rp, scope_override="apply")
+                elif fop.target in ("attr", "param"):
+                    self._write_attr(fop, owner or c, prefix, rp)
+            return
+        if op.target == "filter" and op.filter is not None:
+            self._expand_filter(op, c, prefix, rp)
+            return
+        self._write_attr(op, c, prefix, rp)
+
+    def _write_all(self, op, c, prefix, rp) -> None:
+        for key, w in rp.weights.items():
+            if key[0].startswith(prefix):
+                w.writes.append((op, c))
+
+    def _write_attr(self, op: InitOp, c: ClassFacts, prefix: str, rp: Replay) -> None:
+        path = op.path
+        if op.layer_uid:
+            path = None
+            for p, spec in c.layers.items():
+                if spec.uid == op.layer_uid:
+                    path = p
+                    break
+            if path is None:
+                return
+        if op.target == "param":
+            key = (f"{prefix}{path}", op.param)
+        else:
+            key = (f"{prefix}{path}", op.param)
+        w = rp.weights.get(key)
+        if w is not None:
+            w.writes.append((op, c))
+
+    def _expand_filter(self, op: InitOp, c: ClassFacts, prefix: str, rp: Replay,
+                       scope_override: str | None = None) -> None:
+        idx = self.index
+        flt = op.filter
+        matched = False
+        decidable = rp.complete
+        base = prefix + (flt.subpath + "." if flt.subpath else "")
+        if flt.scope in ("parameters", "named_parameters") or op.param == "*":
+            for key, w in rp.weights.items():
+                if not key[0].startswith(base) and base:
+                    continue
+                rel_name = (key[0][len(prefix):] + "." + key[1]) if w.spec is not None else \
+                    key[0][len(prefix):]
+                if flt.name_test is not None:
+                    how, text = flt.name_test
+                    ok = (rel_name == text if how == "eq" else rel_name.endswith(text) if
+                          how == "endswith" else rel_name.startswith(text) if how == "startswith"
+                          else text in rel_name)
+                    if not ok:
+                        continue
+                if flt.types is not None:
+                    continue
+                matched = True
+                w.writes.append((op, c))
+            rp.filter_uses.append(FilterUse(op, c, matched, decidable))
+            return
+        for inst in rp.instances:
+            if not inst.full.startswith(base) and base:
+                continue
+            rel = inst.full[len(prefix):]
+            local_inst = Instance(rel, inst.owner, inst.local, inst.spec, inst.cls)
+            from dataclasses import replace
+
+            f2 = replace(flt, subpath=flt.subpath)
+            if flt.scope == "children":
+                r = rel[len(flt.subpath) + 1:] if flt.subpath else rel
+                if "." in r:
+                    continue
+            res = idx.filter_matches(f2, local_inst) if flt.scope != "children" else \
+                idx.filter_matches(replace(f2, scope="modules"), local_inst)
+            if res is None:
+                decidable = False
+                continue
+            if not res:
+                continue
+            target_layer = inst.full + ("." + op.path if op.path else "")
+            key = (target_layer, op.param)
+            w = rp.weights.get(key)
+            if w is None and op.path:
+                continue
+            matched = True
+            if w is not None:
+                w.writes.append((op, c))
+        # the class itself can be selected by `isinstance(m, ThisClass)` (apply visits the root)
+        if flt.types is not None and flt.scope in ("modules", "apply", "named_modules") and not flt.subpath:
+            owner_cls = c
+            if idx.type_matches(flt.types, f"{owner_cls.module}.{owner_cls.name}", owner_cls):
+                key = (prefix + op.path if op.path else prefix.rstrip("."), op.param)
+                w = rp.weights.get(key)
+                if w is not None:
+                    matched = True
+                    w.writes.append((op, c))
+                elif (prefix.rstrip(".") + ("." if prefix else "") + op.param, op.param) in rp.weights:
+                    matched = True
+        rp.filter_uses.append(FilterUse(op, c, matched, decidable))

@@ -1,0 +1,202 @@
+"""The lint pipeline: discover -> read -> parse -> facts -> project -> rules -> findings."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import dataclass, field
+
+from initlint import suppress
+from initlint.analysis.facts import extract
+from initlint.analysis.model import FileFacts, Loc
+from initlint.analysis.names import module_name_for
+from initlint.config import Config
+from initlint.findings import SEVERITY_RANK, Finding, Related
+from initlint.source import Source, SourceError, parse, read_source
+
+_PREFILTER = ("torch", "nn.", "Module", "init")
+
+
+@dataclass
+class FileResult:
+    path: str
+    display: str
+    facts: FileFacts | None = None
+    error: SourceError | None = None
+    suppress: dict = field(default_factory=dict)
+    skip: bool = False
+    cell_map: list | None = None
+    internal_error: str | None = None
+
+
+def analyze_file(path: str, display: str, data: bytes | None = None) -> FileResult:
+    """Everything per file: pure, picklable, cacheable."""
+    res = FileResult(path, display)
+    try:
+        src: Source = read_source(path, data)
+    except SourceError as exc:
+        res.error = exc
+        return res
+    res.cell_map = src.cell_map
+    text = src.text
+    if suppress.skip_file(text):
+        res.skip = True
+        return res
+    res.suppress = suppress.suppressions(text)
+    try:
+        tree = parse(text, display)
+    except SourceError as exc:
+        res.error = exc
+        return res
+    module = module_name_for(path) if os.path.exists(path) else os.path.splitext(
+        os.path.basename(path))[0]
+    if not any(tok in text for tok in _PREFILTER):
+        res.facts = FileFacts(path=path, module=module)
+        return res
+    try:
+        res.facts = extract(tree, text, path, module, path.endswith("__init__.py"))
+    except RecursionError:
+        res.facts = FileFacts(path=path, module=module)
+        res.internal_error = "analysis recursion limit reached (deeply nested code)"
+    except Exception as exc:  # an analysis bug must not lose the other files
+        res.facts = FileFacts(path=path, module=module)
+        res.internal_error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+    return res
+
+
+@dataclass
+class Report:
+    findings: list[Finding]
+    files: list[FileResult]
+    internal_errors: list[tuple[str, str]] = field(default_factory=list)  # (display, reason)
+    fixed: int = 0
+
+
+class Emitter:
+    def __init__(self, owner_paths: dict | None = None):
+        self.items: dict[tuple, dict] = {}
+        self.owner_paths = owner_paths or {}
+
+    def __call__(self, code, severity, message, op=None, judged=None, *, loc: Loc | None = None,
+                 path: str | None = None, cls=None, layer=None, related=(), hint=None):
+        if op is not None:
+            loc = op.loc
+            path = path or op.src
+        elif judged is not None and loc is None:
+            w = judged.weight
+            loc = w.spec.loc if w.spec is not None else w.owner.params[w.local].loc
+            path = path or self.owner_paths.get(id(w.owner))
+        if judged is not None:
+            cls = cls or judged.weight.owner
+            layer = layer or judged.weight.local
+        key = (code, path, loc.row, loc.col)
+        cur = self.items.get(key)
+        entry = {"code": code, "severity": severity, "message": message, "loc": loc, "path": path,
+                 "cls": cls, "layer": layer, "related": list(related), "hint": hint}
+        if cur is None:
+            self.items[key] = entry
+            return
+        if SEVERITY_RANK[severity] > SEVERITY_RANK[cur["severity"]]:
+            entry["related"] = cur["related"] + entry["related"]
+            self.items[key] = entry
+        else:
+            for r in related:
+                if r not in cur["related"]:
+                    cur["related"].append(r)
+
+
+
+def run_rules(results: list[FileResult], config: Config) -> tuple[list[dict], list[tuple]]:
+    from initlint.analysis.project import Project
+    from initlint.rules import RULES
+
+    facts = [r.facts for r in results if r.facts is not None]
+    errors: list[tuple[str, str]] = []
+    project = Project(facts, relu_like=frozenset(config.relu_like), min_chain=config.min_chain)
+    emitter = Emitter({id(c): f.path for f in facts for c in f.classes})
+    enabled = config.enabled_codes()
+    for code in sorted(enabled):
+        rule = RULES[code]()
+        try:
+            rule.check(project, emitter)
+        except Exception as exc:  # report, keep the other rules' findings
+            errors.append((f"rule {code}", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+    return list(emitter.items.values()), errors
+
+
+def lint(targets, config: Config, stdin: tuple[str, bytes] | None = None,
+         analyze=None) -> Report:
+    """Lint `targets` (discovered files); `stdin` is (display name, bytes) for `-`."""
+    analyze = analyze or (lambda ts: [analyze_file(t.path, t.display) for t in ts])
+    results: list[FileResult] = list(analyze(targets))
+    if stdin is not None:
+        name, data = stdin
+        results.append(analyze_file(name, name, data))
+    return finish(results, config)
+
+
+def finish(results: list[FileResult], config: Config) -> Report:
+    display = {r.path: r for r in results}
+    findings: list[Finding] = []
+    enabled = config.enabled_codes()
+    for r in results:
+        if r.error is not None and "IL001" in enabled:
+            findings.append(Finding("IL001", r.error.message, r.display, r.error.row, r.error.col,
+                                    r.error.row, r.error.col, "error"))
+    raw, errors = run_rules(results, config)
+    internal = [(r.display, r.internal_error) for r in results if r.internal_error]
+    internal += errors
+    explicit = config.explicit_codes()
+    for item in raw:
+        r = display.get(item["path"])
+        if r is None:
+            continue
+        loc = item["loc"]
+        related = [Related(msg, display[p].display if p in display else p, lc.row, lc.col)
+                   for msg, p, lc in item["related"]]
+        cls = item["cls"]
+        findings.append(Finding(item["code"], item["message"], r.display, loc.row, loc.col,
+                                loc.end_row, loc.end_col, item["severity"], related,
+                                cls=f"{cls.module}.{cls.qualname}" if cls is not None else None,
+                                layer=item["layer"], hint=item["hint"]))
+    out = []
+    by_display = {r.display: r for r in results}
+    for f in findings:
+        r = by_display.get(f.filename)
+        if f.severity == "info" and not (config.show_info or f.code in explicit):
+            continue
+        if r is not None:
+            if r.skip:
+                continue
+            if f.code in config.ignored_for(_rel(r.display, config)):
+                continue
+            if f.code != "IL001" and suppress.is_suppressed(r.suppress, f.code, {f.row, f.end_row}):
+                continue
+            if r.cell_map:
+                _to_cell(f, r.cell_map)
+        out.append(f)
+    out.sort(key=Finding.sort_key)
+    return Report(out, results, internal)
+
+
+def _rel(display: str, config: Config) -> str:
+    try:
+        return os.path.relpath(os.path.abspath(display), config.root or ".")
+    except ValueError:
+        return display
+
+
+def _to_cell(f: Finding, cell_map: list) -> None:
+    def conv(row):
+        if 1 <= row <= len(cell_map):
+            return cell_map[row - 1]
+        return None, row
+
+    cell, row = conv(f.row)
+    _, end_row = conv(f.end_row)
+    f.hint = dict(f.hint or {}, cell=cell, joined_row=f.row, joined_end_row=f.end_row)
+    f.cell = cell
+    f.row, f.end_row = row, end_row
+    for rel in f.related:
+        if rel.filename == f.filename:
+            c, rel.row = conv(rel.row)

@@ -1,0 +1,93 @@
+"""Findings, fixes and their serialization."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+DOCS_URL = "https://initlint.dev/rules/{code}"
+
+
+@dataclass
+class Edit:
+    content: str
+    row: int
+    col: int
+    end_row: int
+    end_col: int
+
+    def to_json(self) -> dict:
+        return {"content": self.content, "location": {"row": self.row, "column": self.col},
+                "end_location": {"row": self.end_row, "column": self.end_col}}
+
+
+@dataclass
+class Fix:
+    applicability: str  # safe | unsafe
+    message: str
+    edits: list[Edit] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"applicability": self.applicability, "message": self.message,
+                "edits": [e.to_json() for e in self.edits]}
+
+
+@dataclass
+class Related:
+    message: str
+    filename: str
+    row: int
+    col: int
+
+    def to_json(self) -> dict:
+        return {"message": self.message, "filename": self.filename,
+                "location": {"row": self.row, "column": self.col}}
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+    filename: str
+    row: int
+    col: int
+    end_row: int
+    end_col: int
+    severity: str
+    related: list[Related] = field(default_factory=list)
+    fix: Fix | None = None
+    cls: str | None = None  # model class the finding is about (qualified name)
+    layer: str | None = None  # layer path inside that class
+    hint: dict | None = None  # structured data for fixes (see initlint.fix)
+    cell: int | None = None  # notebook cell number (row is then the line in the cell)
+
+    @property
+    def name(self) -> str:
+        from initlint.rules import RULES
+
+        rule = RULES.get(self.code)
+        return rule.name if rule else self.code
+
+    @property
+    def url(self) -> str:
+        return DOCS_URL.format(code=self.code)
+
+    def sort_key(self):
+        return (self.filename, self.row, self.col, self.code, self.message)
+
+    def to_json(self) -> dict:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity,
+            "message": self.message,
+            "filename": self.filename,
+            "location": {"row": self.row, "column": self.col},
+            "end_location": {"row": self.end_row, "column": self.end_col},
+            "related": [r.to_json() for r in self.related],
+            "fix": self.fix.to_json() if self.fix else None,
+            "url": self.url,
+            "model": self.cls,
+            "layer": self.layer,
+            **({"cell": self.cell} if self.cell is not None else {}),
+        }

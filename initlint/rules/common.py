@@ -1,0 +1,63 @@
+"""Helpers shared by rules: describing layers, activations and init calls in messages."""
+
+from __future__ import annotations
+
+from initlint import knowledge as K
+from initlint.analysis.project import Judged, Project
+
+
+def layer_desc(project: Project, owner, local: str) -> str:
+    spec = owner.layers.get(local)
+    kind = project.index.spec_kind(spec) if spec is not None else None
+    short = kind.rsplit(".", 1)[-1] if kind else "layer"
+    return f"`{local}` ({short})"
+
+
+def act_desc(node) -> str:
+    if node.runtime or node.act is None:
+        return "an activation chosen at run time"
+    name = {"relu": "ReLU", "relu6": "ReLU6", "leaky_relu": "LeakyReLU", "prelu": "PReLU",
+            "rrelu": "RReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "selu": "SELU",
+            "hardtanh": "Hardtanh", "softsign": "Softsign", "gelu": "GELU", "silu": "SiLU",
+            "mish": "Mish", "elu": "ELU"}.get(node.act, node.act)
+    if node.act == "leaky_relu" and node.slope is not None:
+        return f"{name}({node.slope:g})"
+    return name
+
+
+def weight_judgments(project: Project) -> list[Judged]:
+    """Final inits of layer weight matrices (not biases, norms or embeddings)."""
+    out = []
+    for j in project.judged:
+        w = j.weight
+        if w.param != "weight" or w.spec is None:
+            continue
+        if project.weight_category(w.spec) != "weight":
+            continue
+        out.append(j)
+    return out
+
+
+def cap(severity: str, j: Judged) -> str:
+    """An init behind a run-time condition is never reported above `warning`."""
+    if j.conditional and severity == "error":
+        return "warning"
+    return severity
+
+
+def related_for(project: Project, j: Judged, nxt=None) -> list[tuple]:
+    rel = []
+    owner = j.weight.owner
+    spec = j.weight.spec
+    f = project.file_of(owner)
+    if spec is not None:
+        rel.append((f"layer {layer_desc(project, owner, j.weight.local)} built here", f.path, spec.loc))
+    if nxt is not None and nxt.node.loc is not None:
+        rel.append((f"feeds {act_desc(nxt.node)} here", f.path, nxt.node.loc))
+    return rel
+
+
+def family(project: Project, node) -> str:
+    if node.runtime or node.act is None:
+        return K.RUNTIME
+    return project.family(node.act)

@@ -1,0 +1,369 @@
+"""Whether an init takes effect at all: IL401–IL404."""
+
+from __future__ import annotations
+
+from initlint import knowledge as K
+from initlint.rules import Rule, register
+
+_HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
+
+
+def _specificity(op) -> int:
+    if op.target in ("attr", "param"):
+        return 2
+    if op.filter is not None and op.filter.subpath:
+        return 1
+    return 0
+
+
+@register
+class InitNeverApplied(Rule):
+    code = "IL401"
+    name = "init-never-applied"
+    severity = "error"
+    summary = "An init function or method that nothing calls or `.apply`s."
+    what = ("Finds functions and methods that initialize weights (`_init_weights`, a module-level "
+            "`init_weights(m)`, a custom module's `reset_parameters`) whose name is never called, "
+            "passed to `.apply`, or otherwise referenced anywhere in the linted tree. Framework "
+            "hooks are exempt: Hugging Face `PreTrainedModel._init_weights` (called by "
+            "`post_init()`), `reset_parameters` of subclasses of built-in layers.")
+    why = "The model trains with PyTorch's default init; the carefully written init never runs."
+    example = """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(64, 64)
+
+            def _init_weights(self, m):
+                if isinstance(m, nn.Linear):
+                    nn.init.kaiming_normal_(m.weight)
+    """
+    use_instead = """
+                self.fc = nn.Linear(64, 64)
+                self.apply(self._init_weights)
+    """
+    fix_safety = ("No automatic fix: where to call it (and whether it should run when weights "
+                  "are loaded from a checkpoint) is the author's call.")
+    VALID = [_HEADER + """
+def init_weights(m):
+    if isinstance(m, nn.Linear):
+        nn.init.kaiming_normal_(m.weight)
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 64)
+        self.apply(init_weights)
+"""]
+    INVALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 64)
+
+    def _init_weights(self, m):
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight)
+
+    def forward(self, x):
+        return self.fc(x)
+""", _HEADER + """
+class MyLayer(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n, n))
+
+    def reset_parameters(self):
+        nn.init.kaiming_uniform_(self.weight, nonlinearity="relu")
+"""]
+
+    def check(self, project, emit) -> None:
+        idx = project.index
+        for qual, fn in idx.functions.items():
+            if not [op for op in fn.ops if op.kind != "apply"]:
+                continue
+            if fn.name.startswith("test") or idx.refs.get(fn.name, 0):
+                continue
+            f = idx.file_of[id(fn)]
+            emit(self.code, "error",
+                 f"init function `{fn.name}` is never called or applied anywhere in the linted "
+                 f"tree: the weights it would initialize keep PyTorch's default init", None, None,
+                 loc=fn.loc, path=f.path)
+        for cls in project.module_classes:
+            for name, fn in cls.methods.items():
+                if name in ("__init__", "forward") or not [op for op in fn.ops if op.kind != "apply"]:
+                    continue
+                if idx.refs.get(name, 0):
+                    continue
+                if name in K.FRAMEWORK_INIT_HOOKS and self._framework_calls(project, cls, name):
+                    continue
+                f = project.file_of(cls)
+                emit(self.code, "error",
+                     f"`{cls.name}.{name}` initializes weights but is never called or applied "
+                     f"(e.g. `self.apply(self.{name})` or `self.{name}()` in `__init__`): the "
+                     f"model keeps PyTorch's default init", None, None, loc=fn.loc, path=f.path,
+                     cls=cls)
+
+    @staticmethod
+    def _framework_calls(project, cls, name) -> bool:
+        idx = project.index
+        if idx.is_hf_model(cls):
+            return True
+        ext = idx.external_bases(cls)
+        if name in ("reset_parameters", "_reset_parameters") and any(b in K.LAYERS for b in ext):
+            return True  # the built-in layer's __init__ calls it
+        # a base class outside the tree may call the hook (a framework's own post-init)
+        return any(not b.startswith("torch.") and b not in ("object",) for b in ext)
+
+
+@register
+class InitOverwritten(Rule):
+    code = "IL402"
+    name = "init-overwritten"
+    severity = "warning"
+    summary = "A specific init that a later, more general init overwrites."
+    what = ("Replays every init write in the order it takes effect (children's `__init__`, then "
+            "the parent's statements, `apply`, `modules()` loops, `post_init()`) and finds a "
+            "specific init (one named layer or parameter) that a later general init reaches.")
+    why = ("The specific init is dead: `nn.init.zeros_(self.head.weight)` followed by "
+           "`self.apply(self._init_weights)` trains with whatever `_init_weights` does to the "
+           "head. General-then-specific is the right order.")
+    example = """
+        nn.init.zeros_(self.head.weight)
+        self.apply(self._init_weights)
+    """
+    use_instead = """
+        self.apply(self._init_weights)
+        nn.init.zeros_(self.head.weight)
+    """
+    fix_safety = "No automatic fix: moving statements can change what else runs in between."
+    VALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(64, 64)
+        self.head = nn.Linear(64, 10)
+        self.apply(self._init_weights)
+        nn.init.zeros_(self.head.weight)
+
+    def _init_weights(self, m):
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+"""]
+    INVALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(64, 64)
+        self.head = nn.Linear(64, 10)
+        nn.init.zeros_(self.head.weight)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, m):
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+""", _HEADER + """
+class Block(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        for m in self.mlp.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+
+class Model(nn.Module):
+    def __init__(self, dim=96, depth=2):
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(dim) for _ in range(depth)])
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+"""]
+
+    def check(self, project, emit) -> None:
+        reported = set()
+        for rp in project.replays:
+            for w in rp.weights.values():
+                writes = w.writes
+                for i, (a, a_cls) in enumerate(writes):
+                    if a.kind in ("rescale", "apply") or (a.loc.row, a.src) in reported:
+                        continue
+                    for b, b_cls in writes[i + 1:]:
+                        if b is a or b.kind in ("rescale", "copy") or b.conditional or \
+                                b.params.get("partial") or b.symbolic and b.kind not in (
+                                "normal", "uniform", "xavier", "kaiming"):
+                            continue
+                        if _specificity(a) <= _specificity(b) and b_cls is a_cls:
+                            continue
+                        if _specificity(a) <= _specificity(b):
+                            continue
+                        reported.add((a.loc.row, a.src))
+                        emit(self.code, "warning",
+                             f"`{a.func}` on `{w.full}.{w.param}` is overwritten by the later "
+                             f"`{b.func}` ({b.via or 'general init'}, line {b.loc.row}) before "
+                             f"training: this init is dead; init specific layers after the "
+                             f"general pass", a, None, path=a.src,
+                             related=[(f"overwritten here ({b.via or b.func})", b.src, b.loc)])
+                        break
+
+
+@register
+class InitInForward(Rule):
+    code = "IL403"
+    name = "init-in-forward"
+    severity = "error"
+    summary = "`nn.init.*` or an in-place random/constant fill of a parameter inside `forward`."
+    what = "Finds init calls on parameters inside `forward`."
+    why = ("Every forward pass re-initializes the weight, erasing what the optimizer learned: "
+           "the layer never trains, and the model's output is random at inference.")
+    example = """
+        def forward(self, x):
+            nn.init.xavier_uniform_(self.fc.weight)
+            return self.fc(x)
+    """
+    use_instead = """
+        def __init__(self):
+            ...
+            nn.init.xavier_uniform_(self.fc.weight)
+    """
+    fix_safety = ("No automatic fix: moving the call into `__init__` changes when it runs, and "
+                  "the right place (after which layer is built, before or after an `apply`) "
+                  "needs a human decision.")
+    VALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        nn.init.xavier_uniform_(self.fc.weight)
+        self.register_buffer("mask", torch.ones(8))
+
+    def forward(self, x):
+        self.mask.fill_(1.0)
+        return self.fc(x)
+"""]
+    INVALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        nn.init.xavier_uniform_(self.fc.weight)
+        return self.fc(x)
+""", _HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(8, 8) * 0.1)
+
+    def forward(self, x):
+        with torch.no_grad():
+            self.w.normal_(0, 0.1)
+        return x @ self.w
+"""]
+
+    def check(self, project, emit) -> None:
+        for cls in project.module_classes:
+            for op in cls.forward_ops:
+                if op.kind in ("rescale", "copy", "apply"):
+                    continue
+                if op.target == "attr":
+                    spec = cls.layers.get(op.path)
+                    if spec is None or op.param not in ("weight", "bias"):
+                        continue
+                elif op.target == "param":
+                    if op.param not in cls.params:
+                        continue
+                else:
+                    continue
+                emit(self.code, "error",
+                     f"`{op.func}` re-initializes `{op.path}{'.' + op.param if op.target == 'attr' else ''}` "
+                     f"on every forward pass, erasing what training learned; initialize once in "
+                     f"`__init__`", op, None, path=op.src, cls=cls)
+
+
+@register
+class InitMatchesNothing(Rule):
+    code = "IL404"
+    name = "init-matches-nothing"
+    severity = "warning"
+    summary = "An init loop or function whose filter can never select a weight of its model."
+    what = ("Evaluates the filter of each `modules()`/`children()`/`named_parameters()` loop and "
+            "`apply`'d function against the layers the model actually builds: "
+            "`isinstance(m, nn.Conv2d)` where the model builds only `Conv1d`, `name == "
+            "\"c_proj.weight\"` against `named_parameters()` names (which carry the full dotted "
+            "path), `self.children()` where the layers are nested deeper.")
+    why = "The init silently does nothing: the model trains with PyTorch's default init."
+    example = """
+        for name, p in self.named_parameters():
+            if name == "c_proj.weight":
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * n_layer))
+    """
+    use_instead = """
+            if name.endswith("c_proj.weight"):
+    """
+    fix_safety = "No automatic fix."
+    VALID = [_HEADER + """
+class GPT(nn.Module):
+    def __init__(self, n_layer=2):
+        super().__init__()
+        self.h = nn.ModuleList([nn.ModuleDict({"c_proj": nn.Linear(8, 8)}) for _ in range(n_layer)])
+        for pn, p in self.named_parameters():
+            if pn.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02)
+"""]
+    INVALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(4, 8, 3)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+""", _HEADER + """
+class GPT(nn.Module):
+    def __init__(self, n_layer=2):
+        super().__init__()
+        self.h = nn.ModuleList([nn.ModuleDict({"c_proj": nn.Linear(8, 8)}) for _ in range(n_layer)])
+        for pn, p in self.named_parameters():
+            if pn == "c_proj.weight":
+                nn.init.normal_(p, mean=0.0, std=0.02)
+""", _HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.ReLU()))
+        for m in self.children():
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight)
+"""]
+
+    def check(self, project, emit) -> None:
+        uses: dict[tuple, list] = {}
+        for rp in project.replays:
+            for u in rp.filter_uses:
+                flt = u.op.filter
+                if flt is None or (flt.types is None and flt.name_test is None and
+                                   flt.classname_sub is None and flt.identity is None):
+                    continue
+                uses.setdefault((u.op.src, u.op.loc.row, u.op.loc.col), []).append(u)
+        for key, us in uses.items():
+            if any(u.matched or not u.decidable for u in us):
+                continue
+            u = us[0]
+            flt = u.op.filter
+            loc = flt.filter_loc or u.op.loc
+            if flt.name_test is not None:
+                how = flt.name_test
+                detail = (f"no parameter name {how[0]} {how[1]!r}" + (
+                    " — `named_parameters()` names carry the full dotted path; use endswith()"
+                    if how[0] == "eq" else ""))
+            elif flt.types is not None:
+                detail = (f"the model builds no {' or '.join(t.rsplit('.', 1)[-1] for t in flt.types)}"
+                          + (" among its direct children (`children()` does not recurse; use "
+                             "`modules()`)" if flt.scope == "children" else ""))
+            else:
+                detail = "no module matches"
+            emit(self.code, "warning",
+                 f"this init filter never selects a weight of `{u.owner.name}`: {detail}; the "
+                 f"init never runs", None, None, loc=loc, path=u.op.src, cls=u.owner)

@@ -1,0 +1,513 @@
+"""Scale and symmetry of weights: IL201–IL205."""
+
+from __future__ import annotations
+
+import math
+
+from initlint import knowledge as K
+from initlint.analysis.index import fan
+from initlint.analysis.project import describe
+from initlint.rules import Rule, register
+from initlint.rules.common import act_desc, cap, family, layer_desc, related_for, weight_judgments
+
+_HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
+
+
+@register
+class ConstantWeightInit(Rule):
+    code = "IL201"
+    name = "constant-weight-init"
+    severity = "error"
+    summary = "A hidden layer's weight matrix is set to zero or a constant."
+    what = ("Finds a weight matrix (not a bias, not a norm layer's weight) whose final init is "
+            "`zeros_`, `ones_`, `constant_`, `.zero_()`, `.fill_()` or a `torch.zeros/ones` "
+            "Parameter, in a layer whose output feeds another weight layer.")
+    why = ("Every unit of the layer computes the same function and receives the same gradient: "
+           "the symmetry is never broken and the layer behaves like a single unit. A zero matrix "
+           "also blocks the gradient to everything before it.")
+    example = """
+        nn.init.zeros_(self.fc1.weight)
+        ...
+        return self.fc2(F.relu(self.fc1(x)))
+    """
+    use_instead = """
+        nn.init.kaiming_uniform_(self.fc1.weight, nonlinearity="relu")
+    """
+    fix_safety = ("No automatic fix: which random init is right depends on the activation and "
+                  "on whether the zero was meant for another layer. Deliberate zero-inits — the "
+                  "last layer of a residual branch (Fixup, ReZero, SkipInit), an output head, "
+                  "adaLN-Zero modulation — are not reported.")
+    VALID = [_HEADER + """
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(64, 64)
+        self.head = nn.Linear(64, 10)
+        nn.init.zeros_(self.head.weight)
+
+    def forward(self, x):
+        return self.head(F.relu(self.body(x)))
+""", _HEADER + """
+class AdaLNZero(nn.Module):
+    def __init__(self, dim=64):
+        super().__init__()
+        self.attn = nn.Linear(dim, dim)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 3 * dim))
+        nn.init.constant_(self.adaLN_modulation[-1].weight, 0)
+        nn.init.constant_(self.adaLN_modulation[-1].bias, 0)
+
+    def forward(self, x, c):
+        shift, scale, gate = self.adaLN_modulation(c).chunk(3, dim=1)
+        return x + gate * self.attn(modulate(x, shift, scale))
+""", _HEADER + """
+class ReZeroBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 64)
+        self.fc2 = nn.Linear(64, 64)
+        nn.init.zeros_(self.fc2.weight)
+
+    def forward(self, x):
+        return x + self.fc2(F.relu(self.fc1(x)))
+"""]
+    INVALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 64)
+        self.fc2 = nn.Linear(64, 10)
+        nn.init.zeros_(self.fc1.weight)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+""", _HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3))
+        with torch.no_grad():
+            self.layers[0].weight.fill_(0.01)
+
+    def forward(self, x):
+        return self.layers(x)
+""", _HEADER + """
+class Raw(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.zeros(32, 64))
+        self.out = nn.Linear(64, 2)
+
+    def forward(self, x):
+        return self.out(torch.tanh(x @ self.w1))
+"""]
+
+    def check(self, project, emit) -> None:
+        for j in project.judged:
+            w = j.weight
+            if w.spec is not None:
+                if w.param != "weight" or project.weight_category(w.spec) != "weight":
+                    continue
+                if j.final is None or j.final.kind not in ("zero", "constant"):
+                    continue
+            else:
+                spec = w.owner.params.get(w.local)
+                if spec is None or spec.ctor not in ("zeros", "ones", "full"):
+                    continue
+                if j.final is not None and j.final.kind not in ("zero", "constant"):
+                    continue
+                if spec.shape is not None and len(spec.shape) < 2:
+                    continue
+            if not project.is_hidden(w.owner, w.local):
+                continue
+            kind = "zero" if (j.final is None and w.owner.params[w.local].ctor == "zeros") or (
+                j.final is not None and (j.final.kind == "zero" or j.final.params.get("val") == 0)) \
+                else "a constant"
+            msg = (f"the weight of hidden layer {layer_desc(project, w.owner, w.local)} is set to "
+                   f"{kind}: every unit computes the same output and gets the same gradient, so "
+                   f"symmetry never breaks; use a random init")
+            emit(self.code, cap("error", j), msg, j.final, j, related=related_for(project, j))
+
+
+@register
+class UnscaledWeightInit(Rule):
+    code = "IL202"
+    name = "unscaled-weight-init"
+    severity = "error"
+    severity_logic = "error; info when a normalization layer directly follows the layer"
+    summary = "A weight's init scale ignores its fan-in."
+    what = ("Finds `normal_(w)`, `normal_(w, 0, 1)`, `uniform_(w)`, `uniform_(w, -1, 1)`, "
+            "`nn.Parameter(torch.randn(out, in))` used as a weight, or a literal std whose "
+            "implied gain std·√fan_in is more than 4× off the gain of the activation that follows "
+            "(too large anywhere; too small only in a hidden layer). Embeddings are exempt.")
+    why = ("With std 1 a layer multiplies the variance of its input by fan_in: a 512-wide layer "
+           "grows the signal's std ≈ 23×, and a few layers overflow or saturate. `uniform_(w)` "
+           "draws from U(0, 1): every weight is positive, with mean 0.5.")
+    example = """
+        nn.init.normal_(self.fc.weight)
+    """
+    use_instead = """
+        nn.init.kaiming_normal_(self.fc.weight, nonlinearity="relu")
+    """
+    fix_safety = ("Replaces the call with the activation-appropriate Kaiming/Xavier call, or "
+                  "scales `torch.randn(out, in)` by `in ** -0.5`; unsafe (it changes the weights' "
+                  "distribution, which a checkpoint-loading path may rely on).")
+    VALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(1000, 64)
+        self.fc = nn.Linear(768, 768)
+        nn.init.normal_(self.emb.weight)
+        nn.init.normal_(self.fc.weight, std=0.02)
+
+    def forward(self, x):
+        return self.fc(self.emb(x))
+""", _HEADER + """
+class Gen(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(64, 64, 3)
+        self.norm = nn.InstanceNorm2d(64)
+        nn.init.normal_(self.conv.weight, 0.0, 0.02)
+
+    def forward(self, x):
+        return F.relu(self.norm(self.conv(x)))
+"""]
+    INVALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(512, 512)
+        nn.init.normal_(self.fc.weight)
+
+    def forward(self, x):
+        return F.relu(self.fc(x))
+""", _HEADER + """
+class Net(nn.Module):
+    def __init__(self, d_in=128, d_out=64):
+        super().__init__()
+        self.W = nn.Parameter(torch.randn(d_in, d_out))
+
+    def forward(self, x):
+        return x @ self.W
+""", _HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(256, 256)
+        self.fc.weight.data.uniform_(-1, 1)
+
+    def forward(self, x):
+        return self.fc(x)
+""", _HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(1024, 1024)
+        nn.init.normal_(self.fc.weight, std=0.5)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+"""]
+
+    def check(self, project, emit) -> None:
+        for j in project.judged:
+            w = j.weight
+            if w.spec is None:
+                self._raw(project, j, emit)
+                continue
+            if w.param != "weight" or project.weight_category(w.spec) != "weight":
+                continue
+            if j.final is None:
+                continue
+            e = describe(j.final, j.weight.spec)
+            if e.kind not in ("normal", "uniform") or e.symbolic or e.std is None:
+                continue
+            nexts = project.following(w.owner, w.local)
+            normalized = bool(nexts) and all(n.normalized for n in nexts)
+            fi, _ = fan(w.spec)
+            acts = [n for n in nexts if n.node.kind == "act"]
+            gain = K.act_gain(acts[0].node.act or "", acts[0].node.slope) if acts and not \
+                acts[0].node.runtime else 1.0
+            unit = (e.kind == "normal" and e.std == 1.0) or (
+                e.kind == "uniform" and j.final.params.get("b") == 1.0 and
+                j.final.params.get("a") in (0.0, 0, -1.0, -1))
+            if unit:
+                if fi is not None and fi <= 2:
+                    continue
+                reason = (f"`{j.final.func}` draws with std {e.std:.3g} whatever the fan-in" +
+                          (" and mean 0.5 (all weights positive)" if e.mean == 0.5 else ""))
+            else:
+                if fi is None:
+                    continue
+                implied = e.std * math.sqrt(fi)
+                if implied > 4 * gain:
+                    reason = (f"std {e.std:g} with fan_in {fi:g} implies gain {implied:.3g}, "
+                              f"{implied / gain:.1f}× the {gain:.3g} this layer needs")
+                elif implied * 4 < gain and project.is_hidden(w.owner, w.local):
+                    reason = (f"std {e.std:g} with fan_in {fi:g} implies gain {implied:.3g}, "
+                              f"{gain / implied:.1f}× below the {gain:.3g} this hidden layer needs")
+                else:
+                    continue
+            severity = "info" if normalized else "error"
+            msg = (f"unscaled init of {layer_desc(project, w.owner, w.local)}: {reason}; scale by "
+                   f"fan-in (Kaiming/Xavier)")
+            if normalized:
+                msg += " (a normalization layer follows, so its scale is normalized away)"
+            emit(self.code, cap(severity, j), msg, j.final, j, related=related_for(project, j),
+                 hint={"fix": "scaled", "act": acts[0].node.act if acts else None,
+                       "shared": j.final.target == "filter"})
+
+    def _raw(self, project, j, emit) -> None:
+        w = j.weight
+        spec = w.owner.params.get(w.local)
+        if spec is None or spec.ctor not in ("randn", "rand") or spec.scaled:
+            return
+        if j.final is not None:
+            return
+        if spec.shape is None or len(spec.shape) < 2:
+            return
+        g = project.graph(w.owner)
+        if not g.layer_nodes(w.local):
+            return  # not used as a weight matrix (a token, a position embedding)
+        fi = spec.shape[0] if spec.shape and isinstance(spec.shape[0], int) else None
+        ctor = "torch.randn" if spec.ctor == "randn" else "torch.rand"
+        msg = (f"`nn.Parameter({ctor}(...))` weight `{w.local}` has std "
+               f"{'1' if spec.ctor == 'randn' else '0.29 and mean 0.5'} whatever its fan-in"
+               f"{f' ({fi})' if fi else ''}; scale it by fan_in ** -0.5 or init it with "
+               f"nn.init.kaiming_*/xavier_*")
+        f = project.file_of(w.owner)
+        emit(self.code, "error", msg, None, None, loc=spec.loc, path=f.path, cls=w.owner,
+             layer=w.local, hint={"fix": "randn", "param": w.local})
+
+
+@register
+class DefaultInitDeepReLU(Rule):
+    code = "IL203"
+    name = "default-init-deep-relu"
+    severity = "warning"
+    summary = "A plain chain of ≥ 6 ReLU layers all on PyTorch's default init."
+    what = ("Finds `min-chain` (default 6) or more weight layers joined by ReLU-family "
+            "activations, with no normalization or residual add, none of them given an init.")
+    why = ("PyTorch's default `kaiming_uniform_(a=√5)` has variance 1/(3·fan_in): after a ReLU "
+           "each layer keeps about 1/6 of the variance He would. Six layers shrink the signal's "
+           "std by ≈ 200×, and gradients with it.")
+    example = """
+        layers = []
+        for _ in range(8):
+            layers += [nn.Linear(256, 256), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
+    """
+    use_instead = """
+        for m in self.net.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+    """
+    fix_safety = "No automatic fix: the fix is a new init loop, placed by the author."
+    VALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        layers = []
+        for _ in range(8):
+            layers += [nn.Linear(256, 256), nn.BatchNorm1d(256), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+"""]
+    INVALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self, depth=8):
+        super().__init__()
+        layers = []
+        for _ in range(depth):
+            layers += [nn.Linear(256, 256), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+"""]
+
+    def check(self, project, emit) -> None:
+        by_owner: dict[int, dict] = {}
+        for j in weight_judgments(project):
+            by_owner.setdefault(id(j.weight.owner), {})[j.weight.local] = j
+        for owner_id, layers in by_owner.items():
+            default = {k: j for k, j in layers.items() if j.final is None and not j.weight.writes}
+            if len(default) < project.min_chain:
+                continue
+            owner = next(iter(layers.values())).weight.owner
+            g = project.graph(owner)
+            nxt: dict[str, str] = {}
+            has_pred: set[str] = set()
+            for local in default:
+                for nid in g.layer_nodes(local):
+                    for n in g.nexts(nid):
+                        if n.normalized or n.node.kind != "act" or family(project, n.node) != K.RELU:
+                            continue
+                        for s in g.succ.get(n.node.id, []):
+                            node = g.nodes[s]
+                            if node.kind == "layer" and node.ref in default and node.ref != local:
+                                nxt[local] = node.ref
+                                has_pred.add(node.ref)
+            for start in default:
+                if start in has_pred or start not in nxt:
+                    continue
+                chain, cur = [start], start
+                while cur in nxt and nxt[cur] not in chain:
+                    cur = nxt[cur]
+                    chain.append(cur)
+                if len(chain) < project.min_chain:
+                    continue
+                if any(default[c].weight.spec.repeated for c in chain):
+                    continue  # the loop count is not known: the length is a guess
+                j = default[start]
+                msg = (f"{len(chain)} weight layers starting at "
+                       f"{layer_desc(project, owner, start)} are joined by ReLUs with no "
+                       f"normalization or residual, all on PyTorch's default init (variance "
+                       f"1/(3·fan_in)): the signal's std shrinks ≈ {6 ** (len(chain) / 2):.0f}× "
+                       f"end to end; init them with kaiming_*_(nonlinearity=\"relu\")")
+                emit(self.code, "warning", msg, None, j, related=[
+                    (f"last layer of the chain `{chain[-1]}`", project.file_of(owner).path,
+                     default[chain[-1]].weight.spec.loc)])
+
+
+@register
+class UninitializedParameter(Rule):
+    code = "IL204"
+    name = "uninitialized-parameter"
+    severity = "error"
+    summary = "An `nn.Parameter(torch.empty(...))` that no init call reaches."
+    what = ("Finds parameters created from uninitialized memory (`torch.empty`, `torch.Tensor(n, m)`) "
+            "that no init statement anywhere in the class (or an `apply`'d function) writes.")
+    why = ("`torch.empty` returns whatever was in memory: zeros on one machine, huge values or NaN "
+           "on another. Training results depend on the allocator.")
+    example = """
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+    """
+    use_instead = """
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.kaiming_uniform_(self.weight, nonlinearity="relu")
+    """
+    fix_safety = "No automatic fix: the right init depends on what the parameter feeds."
+    VALID = [_HEADER + """
+class MyLinear(nn.Module):
+    def __init__(self, n, m):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(m, n))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        nn.init.kaiming_uniform_(self.weight, nonlinearity="relu")
+
+    def forward(self, x):
+        return x @ self.weight.t()
+"""]
+    INVALID = [_HEADER + """
+class MyLinear(nn.Module):
+    def __init__(self, n, m):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(m, n))
+        self.bias = nn.Parameter(torch.Tensor(m))
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+"""]
+
+    def check(self, project, emit) -> None:
+        for cls in project.module_classes:
+            for name, spec in cls.params.items():
+                if spec.ctor != "empty":
+                    continue
+                if self._reached(project, cls, name):
+                    continue
+                f = project.file_of(cls)
+                emit(self.code, "error",
+                     f"`{name}` is created with uninitialized memory and no init call reaches "
+                     f"it: its values are whatever the allocator left there", None, None,
+                     loc=spec.loc, path=f.path, cls=cls, layer=name)
+
+    def _reached(self, project, cls, name) -> bool:
+        idx = project.index
+        for c in idx.mro(cls):
+            for op in c.ops:
+                if op.kind == "apply" or op.target == "filter":
+                    return True  # a general init: it may reach it
+                if op.param == name or op.path == name:
+                    return True
+            for fn in c.methods.values():
+                for op in fn.ops:
+                    if op.param == name or op.path == name or op.param == "*":
+                        return True
+        # another class's init selecting this one (`isinstance(m, ThisClass)`), or a parent's
+        # `apply`/parameters() loop
+        for rp in project.replays:
+            for (full, p), w in rp.weights.items():
+                if w.owner is cls and w.local == name and w.writes:
+                    return True
+        return False
+
+
+@register
+class NormalWithBounds(Rule):
+    code = "IL205"
+    name = "normal-with-bounds"
+    severity = "error"
+    summary = "`normal_(t, -b, b)`: uniform bounds given to `normal_`."
+    what = ("Finds `normal_` (or `.normal_()`) called with a negative mean and a positive std of "
+            "the same magnitude — the arguments of `uniform_(t, -b, b)`.")
+    why = ("`normal_`'s second and third arguments are mean and std: this draws N(-b, b²), a "
+           "distribution centred on -b, not U(-b, b). The weights are biased and the layer's "
+           "output shifted.")
+    example = """
+        nn.init.normal_(self.fc.weight, -0.1, 0.1)
+    """
+    use_instead = """
+        nn.init.uniform_(self.fc.weight, -0.1, 0.1)
+    """
+    fix_safety = "Renames `normal_` to `uniform_`, keeping the arguments; safe."
+    VALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        nn.init.uniform_(self.fc.weight, -0.1, 0.1)
+        nn.init.normal_(self.fc.bias, 0.0, 0.1)
+"""]
+    INVALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        nn.init.normal_(self.fc.weight, -0.1, 0.1)
+""", _HEADER + """
+def init_weights(m):
+    if isinstance(m, nn.Linear):
+        m.weight.data.normal_(-0.05, 0.05)
+"""]
+
+    def check(self, project, emit) -> None:
+        for f in project.files:
+            ops = []
+            for c in f.classes:
+                ops.extend(c.ops)
+                ops.extend(c.forward_ops)
+                for m in c.methods.values():
+                    ops.extend(m.ops)
+            for fn in f.functions.values():
+                ops.extend(fn.ops)
+            seen = set()
+            for op in ops:
+                if op.kind != "normal" or (op.loc.row, op.loc.col) in seen:
+                    continue
+                mean, std = op.params.get("mean"), op.params.get("std")
+                if isinstance(mean, (int, float)) and isinstance(std, (int, float)) and mean < 0 \
+                        and std > 0 and math.isclose(-mean, std):
+                    seen.add((op.loc.row, op.loc.col))
+                    emit(self.code, "error",
+                         f"`{op.func}` with mean {mean:g} and std {std:g}: these are uniform "
+                         f"bounds; this draws N({mean:g}, {std:g}²), centred on {mean:g}. Use "
+                         f"uniform_(t, {mean:g}, {std:g})", op, None, path=op.src,
+                         hint={"fix": "uniform"})

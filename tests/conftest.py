@@ -1,0 +1,39 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def lint_source(tmp_path, source: str, *args: str, name: str = "model.py"):
+    """Lint one source text through the real CLI entry point (CliRunner); return findings."""
+    import json
+
+    from click.testing import CliRunner
+
+    from initlint.cli import main
+
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source) if source.startswith("\n    ") else source)
+    result = CliRunner().invoke(main, [str(path), "--output-format", "json", "--no-cache", *args])
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def lint(tmp_path):
+    def run(source, *args, name="model.py"):
+        return lint_source(tmp_path, source, *args, name=name)
+    return run
+
+
+def run_cli(*args, cwd=None, input=None, env=None):
+    """Run `initlint` as a real subprocess."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable, "-m", "initlint", *args], cwd=cwd, input=input,
+                          capture_output=True, env=full_env, timeout=300)
