@@ -49,11 +49,80 @@ _PARAM_CTORS = {
     "torch.empty_like": "empty",
 }
 _PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
+_FUNCTIONAL_NORMS = {f"torch.nn.functional.{n}" for n in (
+    "normalize", "layer_norm", "group_norm", "batch_norm", "instance_norm", "rms_norm",
+    "local_response_norm")} | {"torch.layer_norm", "torch.group_norm", "torch.batch_norm"}
 _SHAPE_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze",
                   "unsqueeze", "float", "half", "to", "type_as", "clone", "detach", "mean", "sum",
                   "chunk", "split", "expand", "expand_as", "repeat", "narrow", "unflatten",
                   "view_as", "softmax", "masked_fill", "type", "bfloat16", "double", "amax",
                   "norm", "pow", "max", "min", "__getitem__"}
+
+
+class _FnIndex:
+    __slots__ = ("returns", "calls", "names")
+
+    def __init__(self):
+        self.returns: list = []
+        self.calls: list = []
+        self.names: list = []
+
+
+_EMPTY = _FnIndex()
+_FUNC_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def index_tree(tree: ast.AST):
+    """One pass over the tree: identifiers used anywhere (for "never applied"), imports inside
+    functions, and per function its returns, calls and loaded names (nested ones included)."""
+    refs: set = set()
+    fns: dict[int, _FnIndex] = {}
+    nested_imports: list = []
+    AST = ast.AST
+    Name, Attribute, Constant, Call, Return = ast.Name, ast.Attribute, ast.Constant, ast.Call, \
+        ast.Return
+    Imp, ImpFrom, Load = ast.Import, ast.ImportFrom, ast.Load
+    stack: list = [(tree, ())]
+    while stack:
+        node, owners = stack.pop()
+        t = type(node)
+        if t is Name:
+            if type(node.ctx) is Load:
+                refs.add(node.id)
+                for o in owners:
+                    o.names.append(node)
+            continue
+        if t is Attribute:
+            refs.add(node.attr)
+        elif t is Call:
+            for o in owners:
+                o.calls.append(node)
+        elif t is Constant:
+            v = node.value
+            if type(v) is str and len(v) < 64 and v.isidentifier():
+                refs.add(v)  # getattr(self, "init_weights"), hooks by name
+            continue
+        elif t is Return:
+            if node.value is not None:
+                for o in owners:
+                    o.returns.append(node)
+        elif t in _FUNC_TYPES:
+            idx = fns[id(node)] = _FnIndex()
+            owners = owners + (idx,)
+        elif (t is Imp or t is ImpFrom) and owners:
+            nested_imports.append(node)
+        for field in node._fields:
+            v = getattr(node, field, None)
+            if type(v) is list:
+                for x in v:
+                    if isinstance(x, AST):
+                        stack.append((x, owners))
+            elif isinstance(v, AST):
+                stack.append((v, owners))
+    for idx in fns.values():
+        idx.returns.reverse()
+        idx.calls.reverse()
+    return fns, refs, nested_imports
 
 
 class _Lines:
@@ -132,10 +201,11 @@ class Extractor:
         self.lines = _Lines(source)
         self.path = path
         self.module = module
-        self.imap = collect_imports(tree, module, is_package)
+        self.fn_index, refs, nested_imports = index_tree(tree)
+        self.imap = collect_imports(tree, module, is_package, nested_imports)
         self.local_defs: dict[str, str] = {}
         self.module_env: dict = {}
-        self.facts = FileFacts(path=path, module=module)
+        self.facts = FileFacts(path=path, module=module, refs=refs)
         self.order = itertools.count()
 
     # ------------------------------------------------------------------ names
@@ -165,15 +235,6 @@ class Extractor:
                 if val is not None:
                     self.module_env[stmt.targets[0].id] = val
         self.facts.imports = dict(self.imap.names)
-        refs = self.facts.refs
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                refs.add(node.id)
-            elif isinstance(node, ast.Attribute):
-                refs.add(node.attr)
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                    node.value.isidentifier() and len(node.value) < 64:
-                refs.add(node.value)  # getattr(self, "init_weights"), hooks by name
         self._visit_body(self.tree.body, prefix="")
         return self.facts
 
@@ -206,18 +267,12 @@ class Extractor:
         self._walk(fn.body, ctx, cls, sink)
         ff.ops = [op for op in sink if op.kind != "apply"] + [op for op in sink if op.kind == "apply"]
         # a factory: returns a layer
-        for node in ast.walk(fn):
-            if isinstance(node, ast.Return) and node.value is not None:
-                spec = self._layer(node.value, ctx, cls)
-                if isinstance(spec, LayerSpec):
-                    ff.returns_kind = spec.kind
-                    ff.returns_spec = spec
-                    break
-        if cls is not None:
-            for node in ast.walk(fn):
-                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                        isinstance(node.func.value, ast.Name) and node.func.value.id == "self":
-                    ff.called_methods.append(node.func.attr)
+        for node in self.fn_index.get(id(fn), _EMPTY).returns:
+            spec = self._layer(node.value, ctx, cls)
+            if isinstance(spec, LayerSpec):
+                ff.returns_kind = spec.kind
+                ff.returns_spec = spec
+                break
         return ff
 
     def _bind_defaults(self, fn, ctx: _Ctx) -> None:
@@ -258,11 +313,10 @@ class Extractor:
             sink: list[InitOp] = []
             self._walk(init.body, ctx, cf, sink)
             cf.ops = sink
-            for n in ast.walk(init):
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
-                    r = self.resolve(n)
-                    if r:
-                        cf.referenced_classes.append(r)
+            for n in self.fn_index.get(id(init), _EMPTY).names:
+                r = self.resolve(n)
+                if r:
+                    cf.referenced_classes.append(r)
         for name, fn in methods.items():
             if name == "__init__":
                 cf.methods[name] = FunctionFacts(name=name, qualname=f"{qual}.{name}",
@@ -273,6 +327,15 @@ class Extractor:
                                                  loc=self.lines.loc(fn), is_method=True)
                 continue
             cf.methods[name] = self._function(fn, f"{qual}.{name}", True, cf)
+        for name, fn in methods.items():
+            if name == "forward":
+                continue
+            for n in self.fn_index.get(id(fn), _EMPTY).calls:
+                if True:
+                    for a in list(n.args) + [k.value for k in n.keywords]:
+                        chain = _attr_chain(a)
+                        if chain and chain[0] == "self" and len(chain) >= 2:
+                            cf.touched.add(str(chain[1]))
         fwd = methods.get("forward")
         if fwd is not None:
             cf.forward = _Forward(self, cf, methods).run(fwd)
@@ -638,6 +701,8 @@ class Extractor:
         func = call.func
         name = self.resolve(func)
         text = self.imap.dotted(func) or (name or "")
+        if name is not None and name not in K.INIT_FUNCTIONS:
+            name = _init_alias(name, self.local_defs)
         if name in K.INIT_FUNCTIONS:
             first = call.args[0] if call.args else next(
                 (k.value for k in call.keywords if k.arg == "tensor"), None)
@@ -749,6 +814,8 @@ class Extractor:
                 spec = self._layer(call.args[1], ctx, cls)
                 if isinstance(key, str) and isinstance(spec, LayerSpec):
                     self._register(cls, key, spec)
+                else:
+                    cls.unknown_attrs.append(str(key))
                 return
             if meth in ("register_parameter",) and len(call.args) >= 2:
                 key = self.ev(call.args[0], ctx)
@@ -765,6 +832,28 @@ class Extractor:
                     sub.via = f"{meth}()"
                     sub.locals = dict(ctx.locals)
                     self._walk(fn.body, sub, cls, sink)
+            return
+        if isinstance(func, ast.Name) and func.id == "setattr" and len(call.args) == 3 and \
+                isinstance(call.args[0], ast.Name) and call.args[0].id == "self" and cls is not None:
+            key = self.ev(call.args[1], ctx)
+            spec = self._layer(call.args[2], ctx, cls)
+            if isinstance(key, str) and isinstance(spec, LayerSpec):
+                self._register(cls, key, spec)
+            elif self._may_be_module(call.args[2], ctx) or isinstance(spec, LayerSpec):
+                cls.unknown_attrs.append(str(key))
+            return
+        # super().__init__(layers...) in a Sequential subclass
+        if isinstance(func, ast.Attribute) and func.attr == "__init__" and isinstance(
+                func.value, ast.Call) and isinstance(func.value.func, ast.Name) and \
+                func.value.func.id == "super" and cls is not None and (call.args or call.keywords):
+            if any(b in K.SEQUENTIAL_BASES or b.endswith(".Sequential") for b in cls.bases):
+                seq = self._instance("torch.nn.Sequential", call, ctx, cls)
+                if seq is not None and seq.children is not None:
+                    for i, child in enumerate(seq.children):
+                        name = child.args.get("__name__") if child.args else None
+                        self._register(cls, str(name if name is not None else i), child)
+                else:
+                    cls.unknown_attrs.append("<super>")
             return
         # layers.append(nn.Linear(...)) / layers.extend([...])
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
@@ -812,6 +901,31 @@ class Extractor:
         op_via = f"apply({name.rsplit('.', 1)[-1]})"
         self._record_apply(sink, ctx, call, name, op_via)
         sink[-1].path = sub
+
+    _NOT_MODULES = {"int", "float", "len", "str", "bool", "tuple", "list", "dict", "set",
+                    "range", "isinstance", "hasattr", "min", "max", "sum", "abs", "round",
+                    "sorted", "zip", "enumerate", "print", "type", "super"}
+
+    def _may_be_module(self, value, ctx) -> bool:
+        """Could this unresolved value be a module (so the instance tree is incomplete)?"""
+        if isinstance(value, ast.Call):
+            func = value.func
+            if isinstance(func, ast.Name) and func.id in self._NOT_MODULES:
+                return False
+            name = self.resolve(func)
+            if name and (name.startswith(("torch.", "math.", "numpy.", "functools.")) and
+                         not name.startswith("torch.nn.")):
+                return False
+            if isinstance(func, ast.Attribute) and func.attr in (
+                    "get", "pop", "format", "split", "join", "lower", "upper", "register_buffer",
+                    "size", "numel", "item", "tolist"):
+                return False
+            return True
+        if isinstance(value, ast.Name):
+            return value.id not in ctx.env and value.id not in ctx.classrefs
+        if isinstance(value, (ast.Subscript, ast.IfExp, ast.BoolOp)):
+            return True
+        return False
 
     def _param(self, cls, name, value, ctx, node) -> None:
         if not (isinstance(value, ast.Call) and self.resolve(value.func) in _PARAMETER):
@@ -871,10 +985,12 @@ class Extractor:
                 holder = LayerSpec(kind="torch.nn.ModuleList", loc=self.lines.loc(value),
                                    container="list", children=spec, uid=next(_uid))
                 self._register(cls, attr, holder)
-            elif ctx.method == "__init__":
+            else:
                 val = self.ev(value, ctx)
                 if val is not None:
                     ctx.env[f"self.{attr}"] = val
+                elif self._may_be_module(value, ctx):
+                    cls.unknown_attrs.append(attr)
             return
         # self.fc.weight = nn.Parameter(torch.zeros(...)) / m.weight.data = ...
         t = self._target(target, ctx, cls)
@@ -886,6 +1002,9 @@ class Extractor:
         ctor = self._tensor_ctor(arg, ctx)
         if ctor is None:
             return
+        is_param = isinstance(value, ast.Call) and self.resolve(value.func) in _PARAMETER
+        if ctor[0] == "other" and not is_param and t[2] not in ("weight", "bias"):
+            return  # `self.x.requires_grad = False`, flags, caches: not an init
         kind = {"zeros": "zero", "ones": "constant", "full": "constant", "randn": "normal",
                 "rand": "uniform", "empty": "uninitialized"}.get(ctor[0], "copy")
         params = {"val": 1.0} if ctor[0] == "ones" else {}
@@ -949,11 +1068,13 @@ class Extractor:
                 v = self._classname_var(left.func.value, ctx)
                 if v and isinstance(op, (ast.NotEq, ast.Gt, ast.GtE)):
                     return v, {"classname_sub": left.args[0].value}
-            # m is self.final_conv
+            # m is self.final_conv / m is final_conv (a local layer)
             if isinstance(op, ast.Is) and isinstance(left, ast.Name) and left.id in ctx.filters:
                 chain = _attr_chain(right)
                 if chain and chain[0] == "self":
                     return left.id, {"identity": ".".join(str(p) for p in chain[1:])}
+                if isinstance(right, ast.Name) and isinstance(ctx.locals.get(right.id), LayerSpec):
+                    return left.id, {"identity_uid": ctx.locals[right.id].uid}
             # name == "c_proj.weight" on named_parameters / named_modules
             if isinstance(op, ast.Eq) and isinstance(right, ast.Constant) and isinstance(
                     right.value, str) and isinstance(left, ast.Name) and left.id in ctx.param_vars:
@@ -1051,6 +1172,19 @@ class Extractor:
         self._merge_locals(ctx, body_ctx)
         if stmt.orelse:
             else_ctx = ctx.child()
+            ident = [(v, u) for v, u in refine.items() if ("identity" in u or "identity_uid" in u)
+                     and len(refine) == 1 and not runtime]
+            if ident:
+                var, upd = ident[0]
+                base = else_ctx.filters.get(var)
+                if base is not None:
+                    new = copy.copy(base)
+                    new.exclude_uid = upd.get("identity_uid", 0)
+                    new.exclude_identity = upd.get("identity")
+                    else_ctx.filters[var] = new
+                self._walk(stmt.orelse, else_ctx, cls, sink)
+                self._merge_locals(ctx, else_ctx)
+                return
             if runtime or refine:
                 else_ctx.conditional = ctx.conditional or bool(runtime)
                 else_ctx.flag = body_ctx.flag if runtime else ctx.flag
@@ -1415,6 +1549,9 @@ class _Forward:
             if p is not None:
                 inputs = self.expr(call.args[0], env)
                 return frozenset({self.node("layer", inputs, ref=p, loc=p_loc(self, call.args[1]))})
+        if fname in _FUNCTIONAL_NORMS:
+            inputs = self.expr(call.args[0], env) if call.args else self._args(call, env)
+            return frozenset({self.node("norm", inputs, ref=None, loc=ex.lines.loc(call))})
         if fname in K.ACT_FUNCTIONS:
             inputs = self.expr(call.args[0], env) if call.args else self._args(call, env)
             short = K.ACT_FUNCTIONS[fname]
@@ -1535,6 +1672,20 @@ class _Forward:
         if cat in ("weight", "embedding"):
             return frozenset({self.node("layer", inputs, ref=spec.path, loc=spec.loc)})
         return frozenset({self.node("module", inputs, ref=spec.path, loc=spec.loc)})
+
+
+_INIT_SHORT = {}
+for _full in K.INIT_FUNCTIONS:
+    _INIT_SHORT.setdefault(_full.rsplit(".", 1)[-1], _full)
+
+
+def _init_alias(name: str, local_defs: dict) -> str:
+    """`from .vision_transformer import trunc_normal_` (a re-export) -> the init it names."""
+    short = name.rsplit(".", 1)[-1]
+    if short.endswith("_") and short in _INIT_SHORT and short not in local_defs and \
+            not name.startswith(("torch.Tensor", "self.")):
+        return _INIT_SHORT[short]
+    return name
 
 
 def p_loc(fwd: "_Forward", node) -> Loc:

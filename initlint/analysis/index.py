@@ -55,6 +55,12 @@ class Index:
                 self.file_of[id(fn)] = f
             for r in f.refs:
                 self.refs[r] = self.refs.get(r, 0) + 1
+        self._fn_by_short: dict[str, list[FunctionFacts]] = {}
+        for q, fn in self.functions.items():
+            self._fn_by_short.setdefault(q.rsplit(".", 1)[-1], []).append(fn)
+        self._class_cache: dict[str, ClassFacts | None] = {}
+        self._inst_cache: dict[int, tuple] = {}
+        self._ext_cache: dict[int, list[str]] = {}
         self._module_cache: dict[int, bool] = {}
         self._mro_cache: dict[int, list[ClassFacts]] = {}
         self.instantiated: set[int] = set()
@@ -75,6 +81,14 @@ class Index:
     def find_class(self, name: str | None) -> ClassFacts | None:
         if not name:
             return None
+        try:
+            return self._class_cache[name]
+        except KeyError:
+            pass
+        c = self._class_cache[name] = self._find_class(name)
+        return c
+
+    def _find_class(self, name: str) -> ClassFacts | None:
         c = self.by_qual.get(name)
         if c is not None:
             return c
@@ -94,8 +108,7 @@ class Index:
         fn = self.functions.get(name)
         if fn is not None:
             return fn
-        short = name.rsplit(".", 1)[-1]
-        cands = [f for q, f in self.functions.items() if q.rsplit(".", 1)[-1] == short]
+        cands = self._fn_by_short.get(name.rsplit(".", 1)[-1], [])
         return cands[0] if len(cands) == 1 else None
 
     def spec_kind(self, spec: LayerSpec) -> str | None:
@@ -128,7 +141,10 @@ class Index:
 
     def external_bases(self, cls: ClassFacts) -> list[str]:
         """Base classes outside the linted tree (torch's, a framework's, unresolved)."""
-        out = []
+        cached = self._ext_cache.get(id(cls))
+        if cached is not None:
+            return cached
+        out = self._ext_cache[id(cls)] = []
         for c in self.mro(cls):
             for b in c.bases:
                 if self.find_class(b) is None:
@@ -168,6 +184,12 @@ class Index:
     # ------------------------------------------------------------------ instance trees
     def instances(self, root: ClassFacts) -> tuple[list[Instance], bool]:
         """Every layer reachable from `root`; the flag says whether the tree is fully known."""
+        cached = self._inst_cache.get(id(root))
+        if cached is None:
+            cached = self._inst_cache[id(root)] = self._instances(root)
+        return cached
+
+    def _instances(self, root: ClassFacts) -> tuple[list[Instance], bool]:
         out: list[Instance] = []
         complete = [True]
 
@@ -186,6 +208,10 @@ class Index:
                     elif spec.children is None and (kind is None or not kind.startswith("torch.")) \
                             and spec.act is None:
                         complete[0] = False
+                    elif spec.container and spec.children is None:
+                        complete[0] = False
+                if c.unknown_attrs:
+                    complete[0] = False
                 if c is not cls:
                     continue
             if self.external_bases(cls) and not all(
@@ -218,20 +244,20 @@ class Index:
                 return True
         return False
 
-    def filter_matches(self, flt: Filter, inst: Instance) -> bool | None:
-        """True/False, or None when it cannot be told."""
-        kind = self.spec_kind(inst.spec)
+    def filter_matches(self, flt: Filter, inst: Instance, rel: str | None = None) -> bool | None:
+        """True/False, or None when it cannot be told. `rel` is the instance's path relative to
+        the module the filter runs on (scope and subpath are checked by the caller)."""
+        rel = inst.full if rel is None else rel
         if flt.identity is not None:
-            return inst.full == flt.identity or inst.local == flt.identity
-        if flt.scope == "children":
-            base = flt.subpath
-            rel = inst.full[len(base) + 1:] if base else inst.full
-            if base and not inst.full.startswith(base + "."):
-                return False
-            if "." in rel.replace(".*", ""):
-                return False
-        elif flt.subpath and not (inst.full == flt.subpath or inst.full.startswith(flt.subpath + ".")):
+            return rel == flt.identity or inst.local == flt.identity
+        if flt.identity_uid:
+            return inst.spec.uid == flt.identity_uid
+        if flt.exclude_uid and inst.spec.uid == flt.exclude_uid:
             return False
+        if flt.exclude_identity and (rel == flt.exclude_identity or
+                                     inst.local == flt.exclude_identity):
+            return False
+        kind = self.spec_kind(inst.spec)
         if flt.types is not None:
             return self.type_matches(flt.types, kind, inst.cls)
         if flt.classname_sub is not None:

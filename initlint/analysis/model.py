@@ -44,6 +44,9 @@ class Filter:
     name_test: tuple[str, str] | None = None  # ("eq"|"endswith"|"startswith"|"in", text)
     classname_sub: str | None = None  # `'Conv' in m.__class__.__name__`
     identity: str | None = None  # `if m is self.final_conv`
+    identity_uid: int = 0  # `if m is final_conv` (a local layer)
+    exclude_uid: int = 0  # the `else` of such a test
+    exclude_identity: str | None = None
     filter_loc: Loc | None = None  # the `if` line
 
 
@@ -127,6 +130,8 @@ class ClassFacts:
     applied: list[str] = field(default_factory=list)  # names given to self.apply in __init__
     referenced_classes: list[str] = field(default_factory=list)  # names used in __init__
     flag_zero_bn: bool = False
+    unknown_attrs: list[str] = field(default_factory=list)  # modules we could not resolve
+    touched: set = field(default_factory=set)  # self.X passed to some call outside forward
 
 
 @dataclass

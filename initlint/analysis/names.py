@@ -120,7 +120,8 @@ class ImportMap:
         return ".".join(reversed(parts))
 
 
-def collect_imports(tree: ast.Module, module: str, is_package: bool) -> ImportMap:
+def collect_imports(tree: ast.Module, module: str, is_package: bool,
+                    nested: list | None = None) -> ImportMap:
     imap = ImportMap(module, is_package)
 
     def visit(body: list[ast.stmt], fallback: bool) -> None:
@@ -139,9 +140,10 @@ def collect_imports(tree: ast.Module, module: str, is_package: bool) -> ImportMa
 
     visit(tree.body, False)
     # imports inside functions: bound only where the module level did not bind the name
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for sub in ast.walk(node):
-                if isinstance(sub, (ast.Import, ast.ImportFrom)):
-                    imap.add(sub, True)
+    if nested is None:
+        nested = [sub for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef,
+                                                                      ast.AsyncFunctionDef))
+                  for sub in ast.walk(node) if isinstance(sub, (ast.Import, ast.ImportFrom))]
+    for sub in nested:
+        imap.add(sub, True)
     return imap

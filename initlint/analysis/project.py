@@ -147,21 +147,17 @@ class Project:
 
     @staticmethod
     def final_write(w: Weight) -> tuple[InitOp | None, ClassFacts | None, bool]:
-        """The write that takes effect last; rescales fold into the one before them."""
-        final, final_cls, conditional = None, None, False
+        """The last unconditional write (None: PyTorch's default), and whether a conditional or
+        partial write after it may change the outcome. Rescales fold into the write before."""
+        final, final_cls, uncertain = None, None, False
         for op, cls in w.writes:
             if op.kind == "rescale":
                 continue
-            if op.params.get("partial"):
-                conditional = True
+            if op.conditional or op.params.get("partial"):
+                uncertain = True
                 continue
-            if op.conditional:
-                if final is None:
-                    final, final_cls = op, cls
-                conditional = True
-                continue
-            final, final_cls, conditional = op, cls, False
-        return final, final_cls, conditional
+            final, final_cls, uncertain = op, cls, False
+        return final, final_cls, uncertain
 
     # ------------------------------------------------------------------ graph helpers
     def following(self, owner: ClassFacts, local: str) -> list[Next]:

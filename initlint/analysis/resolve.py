@@ -55,9 +55,8 @@ class Replayer:
             return
         for c in self.index.mro(cls):
             for name in c.params:
-                rp.weights[(f"{prefix}{name}", name)] = Weight(f"{prefix}{name}", c, name, None, name)
-        for inst in rp.instances:
-            pass
+                key = (prefix.rstrip("."), name)
+                rp.weights[key] = Weight(key[0], c, name, None, name)
 
     def _sub_instances(self, rp: Replay, prefix: str) -> list[Instance]:
         if not prefix:
@@ -78,7 +77,7 @@ class Replayer:
             self._run_class(inst.cls, f"{inst.full}.", rp, depth + 1, seen)
             if inst.cls is not None:
                 for name in [n for c in idx.mro(inst.cls) for n in c.params]:
-                    key = (f"{inst.full}.{name}", name)
+                    key = (inst.full, name)
                     if key not in rp.weights:
                         owner = next(c for c in idx.mro(inst.cls) if name in c.params)
                         rp.weights[key] = Weight(key[0], owner, name, None, name)
@@ -138,7 +137,7 @@ class Replayer:
             if path is None:
                 return
         if op.target == "param":
-            key = (f"{prefix}{path}", op.param)
+            key = (prefix.rstrip("."), op.param)
         else:
             key = (f"{prefix}{path}", op.param)
         w = rp.weights.get(key)
@@ -156,8 +155,7 @@ class Replayer:
             for key, w in rp.weights.items():
                 if not key[0].startswith(base) and base:
                     continue
-                rel_name = (key[0][len(prefix):] + "." + key[1]) if w.spec is not None else \
-                    key[0][len(prefix):]
+                rel_name = ".".join(p for p in (key[0][len(prefix):], key[1]) if p)
                 if flt.name_test is not None:
                     how, text = flt.name_test
                     ok = (rel_name == text if how == "eq" else rel_name.endswith(text) if
@@ -172,26 +170,20 @@ class Replayer:
             rp.filter_uses.append(FilterUse(op, c, matched, decidable))
             return
         for inst in rp.instances:
-            if not inst.full.startswith(base) and base:
+            if base and not inst.full.startswith(base):
                 continue
             rel = inst.full[len(prefix):]
-            local_inst = Instance(rel, inst.owner, inst.local, inst.spec, inst.cls)
-            from dataclasses import replace
-
-            f2 = replace(flt, subpath=flt.subpath)
             if flt.scope == "children":
                 r = rel[len(flt.subpath) + 1:] if flt.subpath else rel
                 if "." in r:
                     continue
-            res = idx.filter_matches(f2, local_inst) if flt.scope != "children" else \
-                idx.filter_matches(replace(f2, scope="modules"), local_inst)
+            res = idx.filter_matches(flt, inst, rel)
             if res is None:
                 decidable = False
                 continue
             if not res:
                 continue
-            target_layer = inst.full + ("." + op.path if op.path else "")
-            key = (target_layer, op.param)
+            key = (inst.full + ("." + op.path if op.path else ""), op.param)
             w = rp.weights.get(key)
             if w is None and op.path:
                 continue

@@ -150,7 +150,7 @@ class Conv(nn.Module):
             nexts = _relu_nexts(project, j)
             if not nexts:
                 continue
-            normalized = all(n.normalized for n in nexts)
+            normalized = any(n.normalized for n in nexts)
             if normalized:
                 severity = "info"
             else:
@@ -447,7 +447,7 @@ class Net(nn.Module):
         for j in weight_judgments(project):
             nexts = [n for n in project.following(j.weight.owner, j.weight.local)
                      if n.node.kind == "act" and n.node.act == "selu" and not n.normalized]
-            if not nexts:
+            if not nexts or j.conditional:
                 continue
             e = describe(j.final, j.weight.spec)
             ok = (e.kind == "lecun" or (e.kind == "kaiming" and e.gain is not None and

@@ -8,6 +8,16 @@ from initlint.rules import Rule, register
 _HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
 
 
+_NOT_INIT = ("apply", "copy", "rescale")
+
+
+def _same_init(a, b) -> bool:
+    """Overwriting an init with the same init is harmless (not worth a finding)."""
+    keys = ("val", "std", "mean", "gain", "a", "b", "mode", "nonlinearity")
+    return a.kind == b.kind and all(a.params.get(k) == b.params.get(k) for k in keys) and \
+        not a.symbolic and not b.symbolic
+
+
 def _specificity(op) -> int:
     if op.target in ("attr", "param"):
         return 2
@@ -80,7 +90,7 @@ class MyLayer(nn.Module):
     def check(self, project, emit) -> None:
         idx = project.index
         for qual, fn in idx.functions.items():
-            if not [op for op in fn.ops if op.kind != "apply"]:
+            if not [op for op in fn.ops if op.kind not in _NOT_INIT]:
                 continue
             if fn.name.startswith("test") or idx.refs.get(fn.name, 0):
                 continue
@@ -91,7 +101,8 @@ class MyLayer(nn.Module):
                  loc=fn.loc, path=f.path)
         for cls in project.module_classes:
             for name, fn in cls.methods.items():
-                if name in ("__init__", "forward") or not [op for op in fn.ops if op.kind != "apply"]:
+                if name in ("__init__", "forward") or not [op for op in fn.ops
+                                                            if op.kind not in _NOT_INIT]:
                     continue
                 if idx.refs.get(name, 0):
                     continue
@@ -195,11 +206,11 @@ class Model(nn.Module):
                             continue
                         if _specificity(a) <= _specificity(b) and b_cls is a_cls:
                             continue
-                        if _specificity(a) <= _specificity(b):
+                        if _specificity(a) <= _specificity(b) or _same_init(a, b):
                             continue
                         reported.add((a.loc.row, a.src))
                         emit(self.code, "warning",
-                             f"`{a.func}` on `{w.full}.{w.param}` is overwritten by the later "
+                             f"`{a.func}` on `{'.'.join(x for x in (w.full, w.param) if x)}` is overwritten by the later "
                              f"`{b.func}` ({b.via or 'general init'}, line {b.loc.row}) before "
                              f"training: this init is dead; init specific layers after the "
                              f"general pass", a, None, path=a.src,

@@ -133,7 +133,9 @@ class UnscaledWeightInit(Rule):
     code = "IL202"
     name = "unscaled-weight-init"
     severity = "error"
-    severity_logic = "error; info when a normalization layer directly follows the layer"
+    severity_logic = ("error; warning when the scale is only too small (a single small layer "
+                      "attenuates, it does not explode); info when a normalization layer directly "
+                      "follows the layer")
     summary = "A weight's init scale ignores its fan-in."
     what = ("Finds `normal_(w)`, `normal_(w, 0, 1)`, `uniform_(w)`, `uniform_(w, -1, 1)`, "
             "`nn.Parameter(torch.randn(out, in))` used as a weight, or a literal std whose "
@@ -224,11 +226,12 @@ class Net(nn.Module):
             if e.kind not in ("normal", "uniform") or e.symbolic or e.std is None:
                 continue
             nexts = project.following(w.owner, w.local)
-            normalized = bool(nexts) and all(n.normalized for n in nexts)
+            normalized = any(n.normalized for n in nexts)
             fi, _ = fan(w.spec)
             acts = [n for n in nexts if n.node.kind == "act"]
             gain = K.act_gain(acts[0].node.act or "", acts[0].node.slope) if acts and not \
                 acts[0].node.runtime else 1.0
+            too_small = False
             unit = (e.kind == "normal" and e.std == 1.0) or (
                 e.kind == "uniform" and j.final.params.get("b") == 1.0 and
                 j.final.params.get("a") in (0.0, 0, -1.0, -1))
@@ -247,15 +250,19 @@ class Net(nn.Module):
                 elif implied * 4 < gain and project.is_hidden(w.owner, w.local):
                     reason = (f"std {e.std:g} with fan_in {fi:g} implies gain {implied:.3g}, "
                               f"{gain / implied:.1f}× below the {gain:.3g} this hidden layer needs")
+                    too_small = True
                 else:
                     continue
-            severity = "info" if normalized else "error"
+            severity = "info" if normalized else "warning" if too_small else "error"
             msg = (f"unscaled init of {layer_desc(project, w.owner, w.local)}: {reason}; scale by "
                    f"fan-in (Kaiming/Xavier)")
             if normalized:
                 msg += " (a normalization layer follows, so its scale is normalized away)"
             emit(self.code, cap(severity, j), msg, j.final, j, related=related_for(project, j),
                  hint={"fix": "scaled", "act": acts[0].node.act if acts else None,
+                       "a": acts[0].node.slope if acts else None,
+                       "family": family(project, acts[0].node) if acts else None,
+                       "runtime": bool(acts and acts[0].node.runtime),
                        "shared": j.final.target == "filter"})
 
     def _raw(self, project, j, emit) -> None:
@@ -270,6 +277,8 @@ class Net(nn.Module):
         g = project.graph(w.owner)
         if not g.layer_nodes(w.local):
             return  # not used as a weight matrix (a token, a position embedding)
+        nexts = [n for nid in g.layer_nodes(w.local) for n in g.nexts(nid)]
+        severity = "info" if any(n.normalized for n in nexts) else "error"
         fi = spec.shape[0] if spec.shape and isinstance(spec.shape[0], int) else None
         ctor = "torch.randn" if spec.ctor == "randn" else "torch.rand"
         msg = (f"`nn.Parameter({ctor}(...))` weight `{w.local}` has std "
@@ -277,7 +286,7 @@ class Net(nn.Module):
                f"{f' ({fi})' if fi else ''}; scale it by fan_in ** -0.5 or init it with "
                f"nn.init.kaiming_*/xavier_*")
         f = project.file_of(w.owner)
-        emit(self.code, "error", msg, None, None, loc=spec.loc, path=f.path, cls=w.owner,
+        emit(self.code, severity, msg, None, None, loc=spec.loc, path=f.path, cls=w.owner,
              layer=w.local, hint={"fix": "randn", "param": w.local})
 
 
@@ -431,6 +440,8 @@ class MyLinear(nn.Module):
 
     def _reached(self, project, cls, name) -> bool:
         idx = project.index
+        if any(name in c.touched for c in idx.mro(cls)):
+            return True  # handed to some function (`init_weight(self.weight)`): maybe an init
         for c in idx.mro(cls):
             for op in c.ops:
                 if op.kind == "apply" or op.target == "filter":
