@@ -1240,17 +1240,29 @@ class Extractor:
                         body_ctx.param_vars[name_var.id] = flt
                 self._loop_body(stmt, body_ctx, cls, sink)
             return
-        # for layer in [self.fc1, self.fc2]
+        # for layer in [self.fc1, self.fc2] / for p in [module.q, module.k]
         if isinstance(it, (ast.List, ast.Tuple)) and isinstance(target, ast.Name):
-            paths = []
+            bindings = []
             for e in it.elts:
                 chain = _attr_chain(e)
-                if chain and chain[0] == "self" and len(chain) >= 2:
-                    paths.append(".".join(str(p) for p in chain[1:]))
-            if paths and len(paths) == len(it.elts):
-                for p in paths:
+                path = ".".join(str(p) for p in chain[1:]) if chain and chain[0] == "self" \
+                    and len(chain) >= 2 else None
+                if path is not None and cls is not None and path in cls.layers:
+                    bindings.append(("attr", path))
+                    continue
+                t = self._target(e, ctx, cls)
+                if t is not None:
+                    bindings.append(("alias", t))
+                elif path is not None:
+                    bindings.append(("attr", path))
+            if bindings and len(bindings) == len(it.elts):
+                for how, val in bindings:
                     sub = ctx.child()
-                    sub.attr_vars[target.id] = p
+                    sub.aliases = dict(ctx.aliases)
+                    if how == "attr":
+                        sub.attr_vars[target.id] = val
+                    else:
+                        sub.aliases[target.id] = val
                     self._walk(stmt.body, sub, cls, sink)
                 return
             # for dim in (64, 128): unroll with values bound

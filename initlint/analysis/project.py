@@ -94,10 +94,25 @@ class Project:
         self.relu_like = relu_like
         self.min_chain = min_chain
         self._graphs: dict[int, ClassGraph] = {}
+        self._all_ops: list[InitOp] | None = None
         self.module_classes = [c for c in self.index.all_classes() if self.index.is_module(c)]
         rep = Replayer(self.index)
         self.replays: list[Replay] = [rep.run(c) for c in self.module_classes]
         self.judged = self._judge()
+
+    def all_ops(self) -> list[InitOp]:
+        """Every init statement in the tree (class __init__s, methods, functions), cached."""
+        if self._all_ops is None:
+            ops: list[InitOp] = []
+            for f in self.files:
+                for c in f.classes:
+                    ops.extend(c.ops)
+                    for m in c.methods.values():
+                        ops.extend(m.ops)
+                for fn in f.functions.values():
+                    ops.extend(fn.ops)
+            self._all_ops = ops
+        return self._all_ops
 
     def file_of(self, obj) -> FileFacts:
         return self.index.file_of[id(obj)]

@@ -112,12 +112,12 @@ class Replayer:
                 if fop.kind == "apply":
                     continue
                 if fop.target == "filter" and fop.filter is not None:
-                    self._expand_filter(fop, owner or c, sub, rp, scope_override="apply")
+                    self._expand_filter(fop, owner or c, sub, rp, self_cls=cls)
                 elif fop.target in ("attr", "param"):
                     self._write_attr(fop, owner or c, prefix, rp)
             return
         if op.target == "filter" and op.filter is not None:
-            self._expand_filter(op, c, prefix, rp)
+            self._expand_filter(op, c, prefix, rp, self_cls=cls)
             return
         self._write_attr(op, c, prefix, rp)
 
@@ -145,7 +145,7 @@ class Replayer:
             w.writes.append((op, c))
 
     def _expand_filter(self, op: InitOp, c: ClassFacts, prefix: str, rp: Replay,
-                       scope_override: str | None = None) -> None:
+                       self_cls: ClassFacts | None = None) -> None:
         idx = self.index
         flt = op.filter
         matched = False
@@ -192,13 +192,11 @@ class Replayer:
                 w.writes.append((op, c))
         # the class itself can be selected by `isinstance(m, ThisClass)` (apply visits the root)
         if flt.types is not None and flt.scope in ("modules", "apply", "named_modules") and not flt.subpath:
-            owner_cls = c
+            owner_cls = self_cls or c
             if idx.type_matches(flt.types, f"{owner_cls.module}.{owner_cls.name}", owner_cls):
-                key = (prefix + op.path if op.path else prefix.rstrip("."), op.param)
+                key = (prefix + op.path, op.param) if op.path else (prefix.rstrip("."), op.param)
                 w = rp.weights.get(key)
                 if w is not None:
                     matched = True
                     w.writes.append((op, c))
-                elif (prefix.rstrip(".") + ("." if prefix else "") + op.param, op.param) in rp.weights:
-                    matched = True
         rp.filter_uses.append(FilterUse(op, c, matched, decidable))

@@ -134,8 +134,9 @@ class UnscaledWeightInit(Rule):
     name = "unscaled-weight-init"
     severity = "error"
     severity_logic = ("error; warning when the scale is only too small (a single small layer "
-                      "attenuates, it does not explode); info when a normalization layer directly "
-                      "follows the layer")
+                      "attenuates, it does not explode) or when the layer is an output whose "
+                      "consumer is not visible (logits: the scale may be a chosen temperature); "
+                      "info when a normalization layer directly follows the layer")
     summary = "A weight's init scale ignores its fan-in."
     what = ("Finds `normal_(w)`, `normal_(w, 0, 1)`, `uniform_(w)`, `uniform_(w, -1, 1)`, "
             "`nn.Parameter(torch.randn(out, in))` used as a weight, or a literal std whose "
@@ -253,7 +254,16 @@ class Net(nn.Module):
                     too_small = True
                 else:
                     continue
-            severity = "info" if normalized else "warning" if too_small else "error"
+            if normalized:
+                severity = "info"
+            elif too_small:
+                severity = "warning"
+            elif unit and not acts and not project.is_hidden(w.owner, w.local):
+                # an output whose consumer we cannot see (logits into gumbel-softmax, a loss):
+                # the scale may be a deliberate temperature
+                severity = "warning"
+            else:
+                severity = "error"
             msg = (f"unscaled init of {layer_desc(project, w.owner, w.local)}: {reason}; scale by "
                    f"fan-in (Kaiming/Xavier)")
             if normalized:
@@ -442,6 +452,8 @@ class MyLinear(nn.Module):
         idx = project.index
         if any(name in c.touched for c in idx.mro(cls)):
             return True  # handed to some function (`init_weight(self.weight)`): maybe an init
+        if any(not b.startswith("torch.") for b in idx.external_bases(cls)):
+            return True  # a base class outside the linted tree may initialize it
         for c in idx.mro(cls):
             for op in c.ops:
                 if op.kind == "apply" or op.target == "filter":
@@ -452,8 +464,17 @@ class MyLinear(nn.Module):
                 for op in fn.ops:
                     if op.param == name or op.path == name or op.param == "*":
                         return True
-        # another class's init selecting this one (`isinstance(m, ThisClass)`), or a parent's
-        # `apply`/parameters() loop
+        # another class's init selecting this one (`isinstance(m, ThisClass)`): any function
+        names = {c.name for c in idx.mro(cls)}
+        for op in project.all_ops():
+            if op.target != "filter" or op.filter is None:
+                continue
+            if op.param not in (name, "*"):
+                continue
+            types = op.filter.types
+            if types is None or any(t.rsplit(".", 1)[-1] in names for t in types):
+                return True
+        # a parent's `apply`/parameters() loop
         for rp in project.replays:
             for (full, p), w in rp.weights.items():
                 if w.owner is cls and w.local == name and w.writes:
