@@ -29,6 +29,14 @@ from initlint.analysis.names import collect_imports
 MAX_UNROLL = 12
 MAX_INLINE_DEPTH = 4
 _uid = itertools.count(1)
+RT_ACT, RT_MODULE = "?act", "?"  # class references decided at run time
+
+
+def _merge_refs(a: str | None, b: str | None) -> str:
+    """Two possible classes for one name: a run-time activation if both are activations."""
+    def is_act(r):
+        return r == RT_ACT or r in K.ACT_MODULES
+    return RT_ACT if is_act(a) and is_act(b) else RT_MODULE
 
 _PARAM_CTORS = {
     "torch.empty": "empty",
@@ -367,7 +375,7 @@ class Extractor:
             if fname == "functools.partial" and node.args:
                 return self._classref(node.args[0], ctx)
             if fname in K.RUNTIME_ACT_FACTORIES:
-                return ""
+                return RT_ACT
             return None
         if isinstance(node, ast.IfExp):
             a = self._classref(node.body, ctx)
@@ -375,7 +383,7 @@ class Extractor:
             if a is not None and a == b:
                 return a
             if a is not None or b is not None:
-                return ""
+                return _merge_refs(a, b)
             return None
         if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
             for v in reversed(node.values):
@@ -385,10 +393,16 @@ class Extractor:
         if isinstance(node, ast.Subscript):
             base = self.resolve(node.value)
             if base in K.RUNTIME_ACT_FACTORIES:
-                return ""
+                return RT_ACT
         return None
 
     # ------------------------------------------------------------------ layers
+    def _runtime_spec(self, ref: str, node, ctx) -> LayerSpec:
+        spec = self._new_spec(None, node, ctx)
+        spec.runtime = True
+        spec.runtime_act = ref == RT_ACT
+        return spec
+
     def _new_spec(self, kind, node, ctx, args=None) -> LayerSpec:
         spec = LayerSpec(kind=kind, loc=self.lines.loc(node), uid=next(_uid))
         if ctx is not None and ctx.repeat_unknown:
@@ -435,18 +449,14 @@ class Extractor:
             func = node.func
             if isinstance(func, ast.Name) and func.id in ctx.classrefs:
                 kind = ctx.classrefs[func.id]
-                if kind == "":
-                    spec = self._new_spec(None, node, ctx)
-                    spec.runtime = True
-                    return spec
+                if kind in (RT_ACT, RT_MODULE):
+                    return self._runtime_spec(kind, node, ctx)
                 if kind is not None:
                     return self._instance(kind, node, ctx, cls)
             if isinstance(func, (ast.Call, ast.Subscript)):
                 ref = self._classref(func, ctx)
-                if ref == "":
-                    spec = self._new_spec(None, node, ctx)
-                    spec.runtime = True
-                    return spec
+                if ref in (RT_ACT, RT_MODULE):
+                    return self._runtime_spec(ref, node, ctx)
                 if ref:
                     return self._instance(ref, node, ctx, cls)
                 return None
@@ -462,9 +472,7 @@ class Extractor:
         if isinstance(node, ast.Subscript):
             base = self.resolve(node.value)
             if base in K.RUNTIME_ACT_FACTORIES:
-                spec = self._new_spec(None, node, ctx)
-                spec.runtime = True
-                return spec
+                return self._runtime_spec(RT_ACT, node, ctx)
             return None
         if isinstance(node, ast.IfExp):
             a = self._layer(node.body, ctx, cls)
@@ -472,10 +480,10 @@ class Extractor:
             if isinstance(a, LayerSpec) and isinstance(b, LayerSpec):
                 if a.kind == b.kind and a.act == b.act:
                     return a
-                spec = self._new_spec(None, node, ctx)
-                spec.runtime = True
-                if a.act or b.act:
-                    spec.act = a.act or b.act
+                both_acts = (a.act or a.runtime_act) and (b.act or b.runtime_act)
+                spec = self._runtime_spec(RT_ACT if both_acts else RT_MODULE, node, ctx)
+                if both_acts:
+                    spec.act = a.act if a.act == b.act else None
                 return spec
             if isinstance(a, LayerSpec) or isinstance(b, LayerSpec):
                 spec = a if isinstance(a, LayerSpec) else b
@@ -947,7 +955,7 @@ class Extractor:
                     isinstance(value, ast.Call) and self.resolve(value.func) == "functools.partial"):
                 if ref is not None:
                     if ctx.conditional and ctx.classrefs.get(name) not in (None,):
-                        ctx.classrefs[name] = ""
+                        ctx.classrefs[name] = _merge_refs(ctx.classrefs[name], ref)
                     else:
                         ctx.classrefs[name] = ref
                     return
@@ -1003,6 +1011,8 @@ class Extractor:
         if ctor is None:
             return
         is_param = isinstance(value, ast.Call) and self.resolve(value.func) in _PARAMETER
+        if not isinstance(value, (ast.Call, ast.BinOp)):
+            return  # `self.decoder.weight = embeddings.weight`: tying, not an init
         if ctor[0] == "other" and not is_param and t[2] not in ("weight", "bias"):
             return  # `self.x.requires_grad = False`, flags, caches: not an init
         kind = {"zeros": "zero", "ones": "constant", "full": "constant", "randn": "normal",
@@ -1197,7 +1207,7 @@ class Extractor:
             if k not in ctx.classrefs or ctx.classrefs[k] is None:
                 ctx.classrefs[k] = v
             elif ctx.classrefs[k] != v:
-                ctx.classrefs[k] = ""
+                ctx.classrefs[k] = _merge_refs(ctx.classrefs[k], v)
         for k, v in sub.locals.items():
             ctx.locals.setdefault(k, v)
 
@@ -1672,7 +1682,7 @@ class _Forward:
             for child in spec.children:
                 out = self.apply_spec(child, out)
             return out
-        if spec.act is not None or (spec.runtime and spec.kind is None and spec.factory is None):
+        if spec.act is not None or spec.runtime_act:
             return frozenset({self.node("act", inputs, ref=spec.path, act=spec.act, slope=spec.slope,
                                         runtime=spec.runtime, loc=spec.loc)})
         kind = spec.kind

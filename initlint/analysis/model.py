@@ -24,6 +24,7 @@ class LayerSpec:
     act: str | None = None  # activation short name when this is an activation module
     slope: float | None = None
     runtime: bool = False  # chosen at run time (string, getattr, ACT2FN, IfExp of different kinds)
+    runtime_act: bool = False  # ... and it is certainly an activation
     children: list["LayerSpec"] | None = None  # Sequential/ModuleList children in order
     container: str | None = None  # "sequential" | "list" | "dict"
     repeat: int | None = None  # repetition count for loop-built children (None: unknown)

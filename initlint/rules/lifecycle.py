@@ -197,7 +197,7 @@ class Model(nn.Module):
             for w in rp.weights.values():
                 writes = w.writes
                 for i, (a, a_cls) in enumerate(writes):
-                    if a.kind in ("rescale", "apply") or (a.loc.row, a.src) in reported:
+                    if a.kind in ("rescale", "apply", "copy") or (a.loc.row, a.src) in reported:
                         continue
                     for b, b_cls in writes[i + 1:]:
                         if b is a or b.kind in ("rescale", "copy") or b.conditional or \
@@ -210,7 +210,8 @@ class Model(nn.Module):
                             continue
                         reported.add((a.loc.row, a.src))
                         emit(self.code, "warning",
-                             f"`{a.func}` on `{'.'.join(x for x in (w.full, w.param) if x)}` is overwritten by the later "
+                             f"`{a.func}` on `{'.'.join(x for x in (w.full, w.param) if x)}` "
+                             f"(in `{rp.root.name}`) is overwritten by the later "
                              f"`{b.func}` ({b.via or 'general init'}, line {b.loc.row}) before "
                              f"training: this init is dead; init specific layers after the "
                              f"general pass", a, None, path=a.src,
