@@ -467,3 +467,46 @@ def test_depthwise_default_args_fan_in(tmp_path):
         """})
     # depthwise fan_in = 9: std 0.5 -> gain 1.5, right for ReLU; a dense conv would be 24x
     assert codes(found) == []
+
+
+def test_reset_parameters_of_another_class_does_not_hide_a_dead_one(tmp_path):
+    found = run(tmp_path, {"m.py": H + """
+        class A(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = nn.Parameter(torch.empty(8, 8))
+
+            def reset_parameters(self):
+                nn.init.kaiming_uniform_(self.w, nonlinearity="relu")
+
+        class B(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = nn.Parameter(torch.empty(8, 8))
+                self.reset_parameters()
+
+            def reset_parameters(self):
+                nn.init.kaiming_uniform_(self.w, nonlinearity="relu")
+        """})
+    il401 = [f for f in found if f["code"] == "IL401"]
+    assert len(il401) == 1 and "`A.reset_parameters`" in il401[0]["message"]
+
+
+def test_graph_command_text_and_dot(tmp_path):
+    (tmp_path / "m.py").write_text(H + textwrap.dedent("""
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+                nn.init.xavier_uniform_(self.fc.weight)
+
+            def forward(self, x):
+                return F.relu(self.fc(x))
+        """))
+    r = CliRunner().invoke(main, ["graph", str(tmp_path / "m.py")])
+    assert r.exit_code == 0
+    assert "fc" in r.stdout and "xavier_uniform_" in r.stdout and "layer:fc -> act:relu" in r.stdout
+    r = CliRunner().invoke(main, ["graph", f"{tmp_path / 'm.py'}::Net", "--format", "dot"])
+    assert r.exit_code == 0 and r.stdout.startswith("digraph") and "->" in r.stdout
+    r = CliRunner().invoke(main, ["graph", f"{tmp_path / 'm.py'}::Nope"])
+    assert r.exit_code == 2 and "no model class" in r.output

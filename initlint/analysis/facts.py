@@ -68,12 +68,13 @@ _SHAPE_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "contigu
 
 
 class _FnIndex:
-    __slots__ = ("returns", "calls", "names")
+    __slots__ = ("returns", "calls", "names", "self_attrs")
 
     def __init__(self):
         self.returns: list = []
         self.calls: list = []
         self.names: list = []
+        self.self_attrs: set = set()
 
 
 _EMPTY = _FnIndex()
@@ -101,7 +102,14 @@ def index_tree(tree: ast.AST):
                     o.names.append(node)
             continue
         if t is Attribute:
-            refs.add(node.attr)
+            v = node.value
+            if type(v) is Name and v.id == "self":
+                for o in owners:
+                    o.self_attrs.add(node.attr)
+                if not owners:
+                    refs.add(node.attr)
+            else:
+                refs.add(node.attr)
         elif t is Call:
             for o in owners:
                 o.calls.append(node)
@@ -335,6 +343,8 @@ class Extractor:
                                                  loc=self.lines.loc(fn), is_method=True)
                 continue
             cf.methods[name] = self._function(fn, f"{qual}.{name}", True, cf)
+        for name, fn in methods.items():
+            cf.self_refs |= self.fn_index.get(id(fn), _EMPTY).self_attrs
         for name, fn in methods.items():
             if name == "forward":
                 continue

@@ -133,6 +133,7 @@ class ClassFacts:
     flag_zero_bn: bool = False
     unknown_attrs: list[str] = field(default_factory=list)  # modules we could not resolve
     touched: set = field(default_factory=set)  # self.X passed to some call outside forward
+    self_refs: set = field(default_factory=set)  # self.X used in any method (X: attr or method)
 
 
 @dataclass

@@ -99,13 +99,20 @@ class MyLayer(nn.Module):
                  f"init function `{fn.name}` is never called or applied anywhere in the linted "
                  f"tree: the weights it would initialize keep PyTorch's default init", None, None,
                  loc=fn.loc, path=f.path)
+        subclasses: dict[int, list] = {}
+        for c in idx.all_classes():
+            for base in idx.mro(c)[1:]:
+                subclasses.setdefault(id(base), []).append(c)
         for cls in project.module_classes:
             for name, fn in cls.methods.items():
                 if name in ("__init__", "forward") or not [op for op in fn.ops
                                                             if op.kind not in _NOT_INIT]:
                     continue
                 if idx.refs.get(name, 0):
-                    continue
+                    continue  # used on another object, by name in a string, or as a bare name
+                family = idx.mro(cls) + subclasses.get(id(cls), [])
+                if any(name in c.self_refs for c in family):
+                    continue  # `self.apply(self._init_weights)`, `self.reset_parameters()`
                 if name in K.FRAMEWORK_INIT_HOOKS and self._framework_calls(project, cls, name):
                     continue
                 f = project.file_of(cls)
