@@ -290,3 +290,17 @@ def is_norm(kind: str | None) -> bool:
 
 def is_batchnorm(kind: str | None) -> bool:
     return kind is not None and "BatchNorm" in layer_short(kind)
+
+
+def param_names(kind: str | None) -> tuple[str, ...]:
+    """Names of the parameters a built-in layer registers (as `named_parameters()` sees them)."""
+    cat = layer_category(kind)
+    if cat == "rnn":
+        if layer_short(kind).endswith("Cell"):
+            return ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        return ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    if cat == "attention":
+        return ("in_proj_weight", "in_proj_bias")
+    if cat in ("weight", "embedding", "norm"):
+        return ("weight", "bias")
+    return ()

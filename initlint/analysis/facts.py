@@ -693,6 +693,8 @@ class Extractor:
                     n.args[0], ast.Constant) and (self.resolve(n.func) or "").endswith("calculate_gain"):
                 params["gain_nl"] = n.args[0].value
             val = self.ev(n, ctx)
+            if name == "std" and val is not None and not isinstance(n, ast.Constant):
+                params["std_expr"] = True  # written as a formula: `(2 / 32) ** 0.5`
             if val is None:
                 params[name] = None
                 if name in ("std", "gain", "a", "b", "val", "nonlinearity", "mean"):
@@ -960,6 +962,10 @@ class Extractor:
     def _assign(self, target, value, ctx: _Ctx, cls, sink) -> None:
         if isinstance(target, ast.Name):
             name = target.id
+            v = self._classname_var(value, ctx)
+            if v:
+                ctx.env[name] = ("__classname__", v)  # classname = m.__class__.__name__
+                return
             ref = self._classref(value, ctx)
             if ref is not None and not isinstance(value, ast.Call) or (
                     isinstance(value, ast.Call) and self.resolve(value.func) == "functools.partial"):

@@ -98,6 +98,20 @@ class ClassGraph:
                     stack.extend(self.succ.get(s, []))
         return False
 
+    def renormalized(self, path: str) -> bool:
+        """A normalization layer sits somewhere downstream of the layer."""
+        seen: set[int] = set()
+        stack = [s for nid in self.layer_nodes(path) for s in self.succ.get(nid, [])]
+        while stack:
+            s = stack.pop()
+            if s in seen:
+                continue
+            seen.add(s)
+            if self.nodes[s].kind == "norm":
+                return True
+            stack.extend(self.succ.get(s, []))
+        return False
+
     def reaches_input(self, nid: int) -> bool:
         seen = set()
         stack = [nid]

@@ -25,6 +25,7 @@ class Eff:
     std: float | None = None  # literal std (normal) or implied std (uniform)
     mean: float | None = None
     fan_gain: float | None = None  # std written as sqrt(K/fan)
+    implied_gain: float | None = None  # literal std x sqrt(fan_in)
     symbolic: bool = False
     dist: str | None = None
 
@@ -34,7 +35,9 @@ def describe(op: InitOp | None, spec: LayerSpec | None = None) -> Eff:
     if spec is not None and e.kind in ("normal", "uniform") and e.std and e.fan_gain is None:
         fi, _ = fan(spec)
         if fi:
-            e.fan_gain = e.std * math.sqrt(fi)
+            e.implied_gain = e.std * math.sqrt(fi)
+            if op is not None and op.params.get("std_expr"):
+                e.fan_gain = e.implied_gain  # a formula of the fan, evaluated
     return e
 
 

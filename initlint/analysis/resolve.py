@@ -41,11 +41,9 @@ class Replayer:
         insts, complete = idx.instances(root)
         rp = Replay(root=root, instances=insts, complete=complete)
         for inst in insts:
-            cat = K.layer_category(idx.spec_kind(inst.spec))
-            if cat in ("weight", "embedding", "norm", "rnn", "attention"):
-                for p in ("weight", "bias"):
-                    rp.weights[(inst.full, p)] = Weight(inst.full, inst.owner, inst.local,
-                                                        inst.spec, p)
+            kind = idx.spec_kind(inst.spec)
+            for p in K.param_names(kind):
+                rp.weights[(inst.full, p)] = Weight(inst.full, inst.owner, inst.local, inst.spec, p)
         self._raw_params(root, "", rp, 0)
         self._run_class(root, "", rp, 0, ())
         return rp
@@ -152,10 +150,19 @@ class Replayer:
         decidable = rp.complete
         base = prefix + (flt.subpath + "." if flt.subpath else "")
         if flt.scope in ("parameters", "named_parameters") or op.param == "*":
+            owner_path = (prefix + flt.subpath) if flt.subpath else prefix.rstrip(".")
             for key, w in rp.weights.items():
-                if not key[0].startswith(base) and base:
-                    continue
-                rel_name = ".".join(p for p in (key[0][len(prefix):], key[1]) if p)
+                mod = key[0]
+                if owner_path:
+                    if mod == owner_path:
+                        rel_mod = ""
+                    elif mod.startswith(owner_path + "."):
+                        rel_mod = mod[len(owner_path) + 1:]
+                    else:
+                        continue
+                else:
+                    rel_mod = mod
+                rel_name = ".".join(p for p in (rel_mod, key[1]) if p)
                 if flt.name_test is not None:
                     how, text = flt.name_test
                     ok = (rel_name == text if how == "eq" else rel_name.endswith(text) if

@@ -248,7 +248,8 @@ class Net(nn.Module):
                 if implied > 4 * gain:
                     reason = (f"std {e.std:g} with fan_in {fi:g} implies gain {implied:.3g}, "
                               f"{implied / gain:.1f}× the {gain:.3g} this layer needs")
-                elif implied * 4 < gain and project.is_hidden(w.owner, w.local):
+                elif implied * 4 < gain and project.is_hidden(w.owner, w.local) and \
+                        not project.graph(w.owner).renormalized(w.local):
                     reason = (f"std {e.std:g} with fan_in {fi:g} implies gain {implied:.3g}, "
                               f"{gain / implied:.1f}× below the {gain:.3g} this hidden layer needs")
                     too_small = True
@@ -469,10 +470,16 @@ class MyLinear(nn.Module):
         for op in project.all_ops():
             if op.target != "filter" or op.filter is None:
                 continue
-            if op.param not in (name, "*"):
-                continue
             types = op.filter.types
-            if types is None or any(t.rsplit(".", 1)[-1] in names for t in types):
+            if types is None:
+                # an applied function with no type test (`m.weight.data.normal_()`): it may be
+                # applied from outside the tree; a parameters() loop only reaches its own tree
+                flt = op.filter
+                if op.param == name and flt.scope == "apply" and flt.identity is None and (
+                        flt.classname_sub is None or any(flt.classname_sub in n for n in names)):
+                    return True
+                continue
+            if op.param in (name, "*") and any(t.rsplit(".", 1)[-1] in names for t in types):
                 return True
         # a parent's `apply`/parameters() loop
         for rp in project.replays:
