@@ -44,8 +44,9 @@ def build_config(config_path: str | None, paths: list[str], select, extend_selec
     """Config from file, then command-line overrides; ConfigError on anything invalid."""
     if config_path is None:
         start = paths[0] if paths and paths[0] != "-" else os.getcwd()
-        if not os.path.exists(start):
-            start = os.getcwd()
+        while start and not os.path.exists(start):  # e.g. a --stdin-filename not on disk
+            start = os.path.dirname(start)
+        start = start or os.getcwd()
         config_path = find_config(start)
     cfg = load(config_path)
     if select:
@@ -85,17 +86,22 @@ def _fail(message: str) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Worker processes (0: all cores).")
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
 @click.option("--stdin-filename", help="The file name to report for `-` (stdin).")
+@click.option("--context", "context_paths", multiple=True, type=click.Path(),
+              help="Also analyse PATH for cross-file facts (init functions applied from other "
+                   "files, base classes) without reporting on it; pre-commit passes only staged "
+                   "files, so its hook adds `--context .`.")
 @click.option("--verbose", "-v", is_flag=True, help="Print tracebacks of internal errors.")
 def check(paths, select, extend_select, ignore, fix, unsafe_fixes, diff, output_format,
           output_file, statistics, show_info, exit_zero, config_path, no_cache, jobs, quiet,
-          stdin_filename, verbose) -> None:
+          stdin_filename, verbose, context_paths) -> None:
     """Lint PATHS (files, folders, or - for stdin)."""
     from initlint import engine
     from initlint.discover import discover
 
     paths = list(paths) or ["."]
     try:
-        cfg = build_config(config_path, paths, select, extend_select, ignore, show_info)
+        where = [stdin_filename] if paths == ["-"] and stdin_filename else paths
+        cfg = build_config(config_path, where, select, extend_select, ignore, show_info)
     except ConfigError as exc:
         _fail(str(exc))
     stdin = None
@@ -107,22 +113,29 @@ def check(paths, select, extend_select, ignore, fix, unsafe_fixes, diff, output_
     if missing:
         _fail("; ".join(f"{m}: no such file or directory" for m in missing))
     analyze = _analyzer(jobs, cfg, no_cache)
-    report = engine.lint(targets, cfg, stdin=stdin, analyze=analyze)
+    context = discover([p for p in context_paths if os.path.exists(p)], cfg)[0] \
+        if context_paths else ()
+    report = engine.lint(targets, cfg, stdin=stdin, analyze=analyze, context=context)
     findings = report.findings
     fix_mode = fix or diff
-    if fix_mode or output_format in ("json", "sarif", "full"):
+    report_to_stderr = False
+    if fix_mode or statistics or output_format in ("json", "sarif", "full", "concise"):
         try:
             from initlint import fix as fixer
         except ImportError:  # pragma: no cover - fix module always ships
             fixer = None
         if fixer is not None:
-            fixer.attach_fixes(findings, report)
+            if not fix_mode:  # (apply attaches fixes to what is left itself)
+                fixer.attach_fixes(findings, report, stdin=stdin)
             if fix_mode:
                 outcome = fixer.apply(report, cfg, unsafe=unsafe_fixes, diff_only=diff,
                                       stdin=stdin, analyze=analyze)
                 findings = outcome.findings
                 if outcome.diff_text:
                     click.echo(outcome.diff_text, nl=False)
+                if getattr(outcome, "stdout_text", None) is not None:  # --fix on stdin, like ruff
+                    click.echo(outcome.stdout_text, nl=False)
+                    report_to_stderr = True
                 for msg in outcome.messages:
                     click.echo(msg, err=True)
                 if diff and outcome.diff_text:
@@ -144,7 +157,7 @@ def check(paths, select, extend_select, ignore, fix, unsafe_fixes, diff, output_
         except OSError as exc:
             _fail(f"cannot write {output_file}: {exc.strerror or exc}")
     elif text and not (diff and output_format == "concise" and not statistics):
-        click.echo(text, nl=False)
+        click.echo(text, nl=False, err=report_to_stderr)
     for where, reason in report.internal_errors:
         first = reason.strip().splitlines()[0] if reason.strip() else "unknown error"
         click.echo(f"initlint: internal error in {where}: {first}", err=True)

@@ -27,6 +27,7 @@ class FileResult:
     skip: bool = False
     cell_map: list | None = None
     internal_error: str | None = None
+    context: bool = False  # analysed for cross-file facts only; nothing reported on it
 
 
 def analyze_file(path: str, display: str, data: bytes | None = None) -> FileResult:
@@ -125,10 +126,18 @@ def run_rules(results: list[FileResult], config: Config) -> tuple[list[dict], li
 
 
 def lint(targets, config: Config, stdin: tuple[str, bytes] | None = None,
-         analyze=None) -> Report:
-    """Lint `targets` (discovered files); `stdin` is (display name, bytes) for `-`."""
+         analyze=None, context=()) -> Report:
+    """Lint `targets` (discovered files); `stdin` is (display name, bytes) for `-`.
+    `context` targets are analysed for cross-file facts (an init function applied from another
+    file, a base class) but nothing is reported on them."""
     analyze = analyze or (lambda ts: [analyze_file(t.path, t.display) for t in ts])
     results: list[FileResult] = list(analyze(targets))
+    if context:
+        seen = {os.path.realpath(t.path) for t in targets}
+        extra = [t for t in context if os.path.realpath(t.path) not in seen]
+        for r in analyze(extra):
+            r.context = True
+            results.append(r)
     if stdin is not None:
         name, data = stdin
         results.append(analyze_file(name, name, data))
@@ -140,11 +149,12 @@ def finish(results: list[FileResult], config: Config) -> Report:
     findings: list[Finding] = []
     enabled = config.enabled_codes()
     for r in results:
-        if r.error is not None and "IL001" in enabled:
+        if r.error is not None and "IL001" in enabled and not r.context:
             findings.append(Finding("IL001", r.error.message, r.display, r.error.row, r.error.col,
                                     r.error.row, r.error.col, "error"))
     raw, errors = run_rules(results, config)
-    internal = [(r.display, r.internal_error) for r in results if r.internal_error]
+    internal = [(r.display, r.internal_error) for r in results if r.internal_error and
+                not r.context]
     internal += errors
     explicit = config.explicit_codes()
     for item in raw:
@@ -166,7 +176,7 @@ def finish(results: list[FileResult], config: Config) -> Report:
         if f.severity == "info" and not (config.show_info or f.code in explicit):
             continue
         if r is not None:
-            if r.skip:
+            if r.skip or r.context:
                 continue
             if f.code in config.ignored_for(_rel(r.display, config)):
                 continue
@@ -176,7 +186,7 @@ def finish(results: list[FileResult], config: Config) -> Report:
                 _to_cell(f, r.cell_map)
         out.append(f)
     out.sort(key=Finding.sort_key)
-    return Report(out, results, internal)
+    return Report(out, [r for r in results if not r.context], internal)
 
 
 def _rel(display: str, config: Config) -> str:
@@ -199,4 +209,4 @@ def _to_cell(f: Finding, cell_map: list) -> None:
     f.row, f.end_row = row, end_row
     for rel in f.related:
         if rel.filename == f.filename:
-            c, rel.row = conv(rel.row)
+            rel.cell, rel.row = conv(rel.row)

@@ -510,3 +510,28 @@ def test_graph_command_text_and_dot(tmp_path):
     assert r.exit_code == 0 and r.stdout.startswith("digraph") and "->" in r.stdout
     r = CliRunner().invoke(main, ["graph", f"{tmp_path / 'm.py'}::Nope"])
     assert r.exit_code == 2 and "no model class" in r.output
+
+
+def test_context_supplies_cross_file_facts_without_reporting_them(tmp_path):
+    (tmp_path / "model.py").write_text(H + textwrap.dedent("""
+        def init_weights(m):
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 8)
+        """))
+    (tmp_path / "train.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+        from model import Net, init_weights
+        model = Net()
+        model.apply(init_weights)
+        """))
+    (tmp_path / "broken.py").write_text("def f(:\n")
+    alone = CliRunner().invoke(main, [str(tmp_path / "model.py"), "--output-format", "json"])
+    assert [f["code"] for f in json.loads(alone.stdout)] == ["IL401"]
+    with_ctx = CliRunner().invoke(main, [str(tmp_path / "model.py"), "--context", str(tmp_path),
+                                         "--output-format", "json"])
+    assert with_ctx.exit_code == 0 and json.loads(with_ctx.stdout) == []  # no IL001 for broken.py
