@@ -535,3 +535,31 @@ def test_context_supplies_cross_file_facts_without_reporting_them(tmp_path):
     with_ctx = CliRunner().invoke(main, [str(tmp_path / "model.py"), "--context", str(tmp_path),
                                          "--output-format", "json"])
     assert with_ctx.exit_code == 0 and json.loads(with_ctx.stdout) == []  # no IL001 for broken.py
+
+
+def test_apply_from_a_training_script_reaches_the_model(tmp_path):
+    found = run(tmp_path, {
+        "model.py": H + """
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc1 = nn.Linear(128, 128)
+                    self.fc2 = nn.Linear(128, 128)
+                    self.fc3 = nn.Linear(128, 10)
+
+                def forward(self, x):
+                    return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+            """,
+        "train.py": H + """
+            from model import Net
+
+            def init_fn(m):
+                if isinstance(m, nn.Linear):
+                    nn.init.xavier_uniform_(m.weight)
+
+            def main():
+                model = Net()
+                model.apply(init_fn)
+            """})
+    il101 = [f for f in found if f["code"] == "IL101"]
+    assert il101 and il101[0]["filename"].endswith("train.py")

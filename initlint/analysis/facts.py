@@ -252,7 +252,45 @@ class Extractor:
                     self.module_env[stmt.targets[0].id] = val
         self.facts.imports = dict(self.imap.names)
         self._visit_body(self.tree.body, prefix="")
+        self._external_applies(self.tree.body)
+        for stmt in self.tree.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self._external_applies(stmt.body)
         return self.facts
+
+    def _external_applies(self, body) -> None:
+        """`model = Net(...)` then `model.apply(init_fn)` in a script or a training function."""
+        instances: dict[str, str] = {}
+        stack = list(body)
+        while stack:
+            stmt = stack.pop(0)
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
+                    stmt.targets[0], ast.Name) and isinstance(stmt.value, ast.Call):
+                name = self.resolve(stmt.value.func)
+                if name and name.rsplit(".", 1)[-1][:1].isupper():
+                    instances[stmt.targets[0].id] = name
+            elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+                call = stmt.value
+                func = call.func
+                if isinstance(func, ast.Attribute) and func.attr == "apply" and call.args and \
+                        isinstance(func.value, ast.Name) and func.value.id in instances:
+                    fn = call.args[0]
+                    if isinstance(fn, ast.Call) and self.resolve(fn.func) == "functools.partial" \
+                            and fn.args:
+                        fn = fn.args[0]
+                    fname = self.resolve(fn) or self.imap.dotted(fn)
+                    if fname:
+                        op = InitOp(kind="apply", func=fname, params={"fn": fname},
+                                    loc=self.lines.loc(call), target="filter", method="<module>",
+                                    order=next(self.order), via=f"apply({fname.rsplit('.', 1)[-1]})",
+                                    src=self.path)
+                        self.facts.external_applies.append((instances[func.value.id], op))
+            for field_name in ("body", "orelse", "finalbody"):
+                stack.extend(getattr(stmt, field_name, []) or [])
+            for h in getattr(stmt, "handlers", []) or []:
+                stack.extend(h.body)
 
     def _visit_body(self, body, prefix: str) -> None:
         for stmt in body:

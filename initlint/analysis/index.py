@@ -62,7 +62,14 @@ class Index:
         self._inst_cache: dict[int, tuple] = {}
         self._ext_cache: dict[int, list[str]] = {}
         self._module_cache: dict[int, bool] = {}
+        self.external_applies: dict[int, list[InitOp]] = {}
+        for f in files:
+            for cname, op in f.external_applies:
+                c = self.find_class(cname)
+                if c is not None:
+                    self.external_applies.setdefault(id(c), []).append(op)
         self._mro_cache: dict[int, list[ClassFacts]] = {}
+        self._tm_cache: dict[tuple, bool] = {}  # type_matches is pure once the index is built
         self.instantiated: set[int] = set()
         for c in self.all_classes():
             for r in c.referenced_classes:
@@ -223,6 +230,15 @@ class Index:
 
     # ------------------------------------------------------------------ filters
     def type_matches(self, types: tuple[str, ...], kind: str | None, cls: ClassFacts | None) -> bool:
+        try:
+            return self._tm_cache[(types, kind, id(cls))]
+        except KeyError:
+            r = self._tm_cache[(types, kind, id(cls))] = self._type_matches(types, kind, cls)
+            return r
+        except TypeError:  # unhashable types
+            return self._type_matches(types, kind, cls)
+
+    def _type_matches(self, types, kind: str | None, cls: ClassFacts | None) -> bool:
         if kind is None:
             return False
         names = {kind, kind.rsplit(".", 1)[-1]}

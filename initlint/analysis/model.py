@@ -145,3 +145,5 @@ class FileFacts:
     refs: set = field(default_factory=set)  # identifiers used in Load context
     imports: dict = field(default_factory=dict)
     error: tuple | None = None  # (row, col, message) when the file could not be parsed
+    # `model = Net(); model.apply(init_fn)` outside any class: (class name, InitOp "apply")
+    external_applies: list = field(default_factory=list)

@@ -46,6 +46,9 @@ class Replayer:
                 rp.weights[(inst.full, p)] = Weight(inst.full, inst.owner, inst.local, inst.spec, p)
         self._raw_params(root, "", rp, 0)
         self._run_class(root, "", rp, 0, ())
+        # `model = Root(); model.apply(fn)` in a script: after construction
+        for op in idx.external_applies.get(id(root), ()):
+            self._apply_op(op, root, root, "", rp)
         return rp
 
     def _raw_params(self, cls: ClassFacts, prefix: str, rp: Replay, depth: int) -> None:
@@ -59,7 +62,18 @@ class Replayer:
     def _sub_instances(self, rp: Replay, prefix: str) -> list[Instance]:
         if not prefix:
             return rp.instances
-        return [i for i in rp.instances if i.full.startswith(prefix)]
+        if not prefix.endswith("."):
+            return [i for i in rp.instances if i.full.startswith(prefix)]
+        # every dotted prefix of every instance path, built once per replay: the filters of
+        # nested classes then scan their own subtree, not the root's whole tree
+        if getattr(self, "_prefix_of", None) is not rp:
+            self._prefix_of, self._by_prefix = rp, {}
+            for inst in rp.instances:
+                full, i = inst.full, inst.full.find(".")
+                while i >= 0:
+                    self._by_prefix.setdefault(full[:i + 1], []).append(inst)
+                    i = full.find(".", i + 1)
+        return self._by_prefix.get(prefix, [])
 
     def _run_class(self, cls: ClassFacts, prefix: str, rp: Replay, depth: int, seen: tuple) -> None:
         if depth > 8 or id(cls) in seen:
@@ -67,7 +81,7 @@ class Replayer:
         seen = seen + (id(cls),)
         idx = self.index
         # children first: their own __init__ runs when they are built
-        for inst in rp.instances:
+        for inst in self._sub_instances(rp, prefix):
             if inst.cls is None or not inst.full.startswith(prefix):
                 continue
             if inst.owner not in idx.mro(cls):
@@ -176,7 +190,7 @@ class Replayer:
                 w.writes.append((op, c))
             rp.filter_uses.append(FilterUse(op, c, matched, decidable))
             return
-        for inst in rp.instances:
+        for inst in self._sub_instances(rp, base):
             if base and not inst.full.startswith(base):
                 continue
             rel = inst.full[len(prefix):]
