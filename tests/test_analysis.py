@@ -563,3 +563,30 @@ def test_apply_from_a_training_script_reaches_the_model(tmp_path):
             """})
     il101 = [f for f in found if f["code"] == "IL101"]
     assert il101 and il101[0]["filename"].endswith("train.py")
+
+
+def test_activation_default_overridden_by_a_caller_is_not_certain(tmp_path):
+    src = H + """
+        class MLP(nn.Module):
+            def __init__(self, dim, hidden, activation_layer=nn.ReLU):
+                super().__init__()
+                self.fc1 = nn.Linear(dim, hidden)
+                self.act = activation_layer()
+                self.fc2 = nn.Linear(hidden, dim)
+                for m in self.modules():
+                    if isinstance(m, nn.Linear):
+                        nn.init.xavier_uniform_(m.weight)
+
+            def forward(self, x):
+                return self.fc2(self.act(self.fc1(x)))
+        """
+    assert codes(run(tmp_path, {"mlp.py": src})) == ["IL101"]
+    caller = H + """
+        from mlp import MLP
+
+        class Block(nn.Module):
+            def __init__(self, dim=96):
+                super().__init__()
+                self.mlp = MLP(dim, 4 * dim, activation_layer=nn.GELU)
+        """
+    assert "IL101" not in codes(run(tmp_path, {"mlp.py": src, "block.py": caller}))

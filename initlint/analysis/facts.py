@@ -177,6 +177,7 @@ class _Ctx:
         self.repeat_unknown = False
         self.depth = 0
         self.arg_names: set[str] = set()
+        self.param_refs: set[str] = set()  # class refs still equal to an argument's default
 
     def child(self) -> "_Ctx":
         c = copy.copy(self)
@@ -252,6 +253,21 @@ class Extractor:
                     self.module_env[stmt.targets[0].id] = val
         self.facts.imports = dict(self.imap.names)
         self._visit_body(self.tree.body, prefix="")
+        calls = self.facts.calls
+        for idx in self.fn_index.values():
+            for call in idx.calls:
+                if not call.keywords and len(call.args) < 2:
+                    continue
+                name = self.resolve(call.func)
+                if name is None or not name.rsplit(".", 1)[-1][:1].isupper():
+                    continue
+                entry = calls.setdefault(name, [0, set()])
+                npos = len(call.args)
+                if any(isinstance(a, ast.Starred) for a in call.args):
+                    npos = 99
+                entry[0] = max(entry[0], npos)
+                for kw in call.keywords:
+                    entry[1].add(kw.arg if kw.arg else "**")
         self._external_applies(self.tree.body)
         for stmt in self.tree.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -342,6 +358,7 @@ class Extractor:
             ref = self._classref(default, ctx)
             if ref is not None:
                 ctx.classrefs[arg.arg] = ref
+                ctx.param_refs.add(arg.arg)
 
     # ------------------------------------------------------------------ classes
     def _class(self, node: ast.ClassDef, prefix: str) -> None:
@@ -362,6 +379,7 @@ class Extractor:
         self._methods = methods
         init = methods.get("__init__")
         if init is not None:
+            cf.init_params = [a.arg for a in (init.args.posonlyargs + init.args.args)[1:]]
             ctx = _Ctx("__init__")
             self._bind_defaults(init, ctx)
             sink: list[InitOp] = []
@@ -500,7 +518,10 @@ class Extractor:
                 if kind in (RT_ACT, RT_MODULE):
                     return self._runtime_spec(kind, node, ctx)
                 if kind is not None:
-                    return self._instance(kind, node, ctx, cls)
+                    spec = self._instance(kind, node, ctx, cls)
+                    if spec is not None and func.id in ctx.param_refs:
+                        spec.from_param = func.id
+                    return spec
             if isinstance(func, (ast.Call, ast.Subscript)):
                 ref = self._classref(func, ctx)
                 if ref in (RT_ACT, RT_MODULE):
@@ -1008,6 +1029,7 @@ class Extractor:
             if ref is not None and not isinstance(value, ast.Call) or (
                     isinstance(value, ast.Call) and self.resolve(value.func) == "functools.partial"):
                 if ref is not None:
+                    ctx.param_refs.discard(name)
                     if ctx.conditional and ctx.classrefs.get(name) not in (None,):
                         ctx.classrefs[name] = _merge_refs(ctx.classrefs[name], ref)
                     else:
@@ -1738,6 +1760,7 @@ class _Forward:
             return out
         if spec.act is not None or spec.runtime_act:
             return frozenset({self.node("act", inputs, ref=spec.path, act=spec.act, slope=spec.slope,
+                                        param=spec.from_param,
                                         runtime=spec.runtime, loc=spec.loc)})
         kind = spec.kind
         cat = K.layer_category(kind)

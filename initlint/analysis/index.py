@@ -68,6 +68,12 @@ class Index:
                 c = self.find_class(cname)
                 if c is not None:
                     self.external_applies.setdefault(id(c), []).append(op)
+        self.calls: dict[str, list] = {}  # callee short name -> [max positional, keywords]
+        for f in files:
+            for callee, (npos, kws) in f.calls.items():
+                e = self.calls.setdefault(callee.rsplit(".", 1)[-1], [0, set()])
+                e[0] = max(e[0], npos)
+                e[1] |= kws
         self._mro_cache: dict[int, list[ClassFacts]] = {}
         self._tm_cache: dict[tuple, bool] = {}  # type_matches is pure once the index is built
         self.instantiated: set[int] = set()
@@ -82,6 +88,23 @@ class Index:
                     self.instantiated.add(id(d))
 
     # ------------------------------------------------------------------ lookups
+    def arg_overridden(self, cls: ClassFacts, param: str) -> bool:
+        """Does some call in the tree pass `param` to `cls(...)` (or to a subclass)?"""
+        names = {cls.name}
+        for c in self.all_classes():
+            if cls in self.mro(c):
+                names.add(c.name)
+        for name in names:
+            e = self.calls.get(name)
+            if e is None:
+                continue
+            npos, kws = e
+            if param in kws or "**" in kws:
+                return True
+            if param in cls.init_params and cls.init_params.index(param) < npos:
+                return True
+        return False
+
     def all_classes(self) -> list[ClassFacts]:
         return [c for f in self.files for c in f.classes]
 

@@ -30,6 +30,7 @@ class LayerSpec:
     repeat: int | None = None  # repetition count for loop-built children (None: unknown)
     repeated: bool = False
     factory: str | None = None  # project helper function that built it (resolved in the index)
+    from_param: str | None = None  # class taken from this constructor argument's default
     wrapped_act: str | None = None  # activation carried inside a wrapper (ConvNormAct)
     uid: int = 0
 
@@ -91,6 +92,7 @@ class Node:
     slope: float | None = None
     runtime: bool = False
     loc: Loc | None = None
+    param: str | None = None  # the activation class came from this constructor argument's default
 
 
 @dataclass
@@ -134,6 +136,7 @@ class ClassFacts:
     unknown_attrs: list[str] = field(default_factory=list)  # modules we could not resolve
     touched: set = field(default_factory=set)  # self.X passed to some call outside forward
     self_refs: set = field(default_factory=set)  # self.X used in any method (X: attr or method)
+    init_params: list = field(default_factory=list)  # __init__ parameter names, after self
 
 
 @dataclass
@@ -147,3 +150,5 @@ class FileFacts:
     error: tuple | None = None  # (row, col, message) when the file could not be parsed
     # `model = Net(); model.apply(init_fn)` outside any class: (class name, InitOp "apply")
     external_applies: list = field(default_factory=list)
+    # callee (resolved name) -> [max positional args, keyword names ("**" for **kwargs)]
+    calls: dict = field(default_factory=dict)

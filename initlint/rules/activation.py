@@ -19,7 +19,7 @@ def _plain_xavier(e) -> bool:
 
 def _relu_nexts(project, j):
     return [n for n in project.following(j.weight.owner, j.weight.local)
-            if n.node.kind == "act" and family(project, n.node) == K.RELU]
+            if n.node.kind == "act" and family(project, n.node, j.weight.owner) == K.RELU]
 
 
 @register
@@ -182,7 +182,8 @@ class Conv(nn.Module):
             out = set()
             for nid in g.layer_nodes(local):
                 for nx in g.nexts(nid):
-                    if nx.normalized or nx.node.kind != "act" or family(project, nx.node) != K.RELU:
+                    if nx.normalized or nx.node.kind != "act" or \
+                            family(project, nx.node, owner) != K.RELU:
                         continue
                     for s in g.succ.get(nx.node.id, []):
                         node = g.nodes[s]
@@ -276,7 +277,8 @@ class Net(nn.Module):
             if j.final is None or not he_like(e):
                 continue
             nexts = [n for n in project.following(j.weight.owner, j.weight.local)
-                     if n.node.kind == "act" and family(project, n.node) == K.SATURATING]
+                     if n.node.kind == "act" and
+                     family(project, n.node, j.weight.owner) == K.SATURATING]
             if not nexts:
                 continue
             severity = "info" if all(n.normalized for n in nexts) else "warning"
@@ -364,7 +366,7 @@ class Net(nn.Module):
             for n in project.following(j.weight.owner, j.weight.local):
                 if n.node.kind != "act":
                     continue
-                fam = family(project, n.node)
+                fam = family(project, n.node, j.weight.owner)
                 act_gain = K.act_gain(n.node.act or "", n.node.slope)
                 if fam == K.RELU:
                     off = abs(e.gain / act_gain - 1)
@@ -446,7 +448,8 @@ class Net(nn.Module):
     def check(self, project, emit) -> None:
         for j in weight_judgments(project):
             nexts = [n for n in project.following(j.weight.owner, j.weight.local)
-                     if n.node.kind == "act" and n.node.act == "selu" and not n.normalized]
+                     if n.node.kind == "act" and n.node.act == "selu" and not n.normalized
+                     and family(project, n.node, j.weight.owner) == K.SELU]
             if not nexts or j.conditional:
                 continue
             e = describe(j.final, j.weight.spec)

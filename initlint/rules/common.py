@@ -57,7 +57,11 @@ def related_for(project: Project, j: Judged, nxt=None) -> list[tuple]:
     return rel
 
 
-def family(project: Project, node) -> str:
+def family(project: Project, node, owner=None) -> str:
+    """The activation family of a graph node; run-time when the activation class is a
+    constructor argument's default that some caller overrides."""
     if node.runtime or node.act is None:
+        return K.RUNTIME
+    if node.param and owner is not None and project.index.arg_overridden(owner, node.param):
         return K.RUNTIME
     return project.family(node.act)

@@ -230,8 +230,8 @@ class Net(nn.Module):
             normalized = any(n.normalized for n in nexts)
             fi, _ = fan(w.spec)
             acts = [n for n in nexts if n.node.kind == "act"]
-            gain = K.act_gain(acts[0].node.act or "", acts[0].node.slope) if acts and not \
-                acts[0].node.runtime else 1.0
+            gain = K.act_gain(acts[0].node.act or "", acts[0].node.slope) if acts and \
+                family(project, acts[0].node, w.owner) != K.RUNTIME else 1.0
             too_small = False
             unit = (e.kind == "normal" and e.std == 1.0) or (
                 e.kind == "uniform" and j.final.params.get("b") == 1.0 and
@@ -365,7 +365,8 @@ class Net(nn.Module):
             for local in default:
                 for nid in g.layer_nodes(local):
                     for n in g.nexts(nid):
-                        if n.normalized or n.node.kind != "act" or family(project, n.node) != K.RELU:
+                        if n.normalized or n.node.kind != "act" or \
+                                family(project, n.node, owner) != K.RELU:
                             continue
                         for s in g.succ.get(n.node.id, []):
                             node = g.nodes[s]
