@@ -69,7 +69,8 @@ class Config:
         rel = relpath.replace(os.sep, "/")
         for pattern, codes in self.per_file_ignores.items():
             if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(os.path.basename(rel), pattern) \
-                    or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*"):
+                    or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*") \
+                    or (pattern.startswith("**/") and fnmatch.fnmatch(rel, pattern[3:])):
                 out |= expand(codes, set(RULES))
         return out
 

@@ -71,6 +71,7 @@ class Report:
     files: list[FileResult]
     internal_errors: list[tuple[str, str]] = field(default_factory=list)  # (display, reason)
     fixed: int = 0
+    context: list[FileResult] = field(default_factory=list)  # cross-file facts only (re-lint)
 
 
 class Emitter:
@@ -141,7 +142,8 @@ def lint(targets, config: Config, stdin: tuple[str, bytes] | None = None,
     if stdin is not None:
         name, data = stdin
         results.append(analyze_file(name, name, data))
-    return finish(results, config)
+    # an analyzer may bring its own finish (initlint.parallel: memoized when nothing changed)
+    return getattr(analyze, "finish", finish)(results, config)
 
 
 def finish(results: list[FileResult], config: Config) -> Report:
@@ -186,7 +188,8 @@ def finish(results: list[FileResult], config: Config) -> Report:
                 _to_cell(f, r.cell_map)
         out.append(f)
     out.sort(key=Finding.sort_key)
-    return Report(out, [r for r in results if not r.context], internal)
+    return Report(out, [r for r in results if not r.context], internal,
+                  context=[r for r in results if r.context])
 
 
 def _rel(display: str, config: Config) -> str:

@@ -38,10 +38,12 @@ class Related:
     filename: str
     row: int
     col: int
+    cell: int | None = None  # notebook cell number (row is then the line in the cell)
 
     def to_json(self) -> dict:
         return {"message": self.message, "filename": self.filename,
-                "location": {"row": self.row, "column": self.col}}
+                "location": {"row": self.row, "column": self.col},
+                **({"cell": self.cell} if self.cell is not None else {})}
 
 
 @dataclass

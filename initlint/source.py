@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import re
 import sys
 import tokenize
 import warnings
@@ -60,15 +61,15 @@ def read_notebook(data: bytes, path: str) -> Source:
     lines: list[str] = []
     cell_map: list = []
     cells = []
+    python = _is_python_notebook(nb)  # an R or Julia notebook is not Python: nothing to lint
     for number, cell in enumerate(nb["cells"], start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         src = cell.get("source", "")
         if isinstance(src, list):
             src = "".join(str(s) for s in src)
-        cell_lines = src.splitlines()
-        # IPython magics and shell escapes are not Python: blank them (keeping line numbers)
-        cell_lines = ["" if ln.lstrip().startswith(("%", "!", "?")) else ln for ln in cell_lines]
+        raw_lines = _cell_lines(src)
+        cell_lines = _python_lines(raw_lines) if python else [""] * len(raw_lines)
         cells.append((number, len(lines)))
         for i, ln in enumerate(cell_lines, start=1):
             lines.append(ln)
@@ -76,6 +77,48 @@ def read_notebook(data: bytes, path: str) -> Source:
         lines.append("")
         cell_map.append((number, len(cell_lines) + 1))
     return Source(path, "\n".join(lines) + "\n", cell_map=cell_map, cells=cells)
+
+
+def _cell_lines(src: str) -> list[str]:
+    """Lines as Python counts them: str.splitlines would also split on \\f, \\x1c or U+2028
+    (inside a string literal, say), shifting every row after it and breaking the literal."""
+    parts = re.split(r"\r\n|\r|\n", src)
+    if parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+def _is_python_notebook(nb: dict) -> bool:
+    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    info = meta.get("language_info") if isinstance(meta.get("language_info"), dict) else {}
+    spec = meta.get("kernelspec") if isinstance(meta.get("kernelspec"), dict) else {}
+    lang = info.get("name") or spec.get("language")
+    return not isinstance(lang, str) or lang.lower() in ("python", "python3", "ipython", "")
+
+
+# cell magics whose body is still Python (only the `%%` line itself is blanked)
+_PY_CELL_MAGICS = {"time", "timeit", "capture", "prun", "python", "python3", "debug", "pypy"}
+_MAGIC_ASSIGN = re.compile(r"^\s*[\w.,\s]+=\s*[!%]")  # files = !ls ; t = %timeit -o f()
+_HELP = re.compile(r"^\s*[\w.]+\?{1,2}\s*$")  # obj? / obj??
+_LINE_MAGIC = re.compile(r"^(%%?[A-Za-z]|!(?!=)|\?)")  # not `% b` / `!= b` continuation lines
+
+
+def _python_lines(cell_lines: list[str]) -> list[str]:
+    """IPython syntax is not Python: magics, shell escapes and help become `pass` (same
+    indentation, so a magic alone in a block still parses, and line numbers stay)."""
+    if cell_lines and cell_lines[0].lstrip().startswith("%%"):
+        magic = cell_lines[0].lstrip()[2:].split(None, 1)
+        if not magic or magic[0] not in _PY_CELL_MAGICS:
+            return [""] * len(cell_lines)  # %%bash, %%html, %%writefile ...: not Python
+        cell_lines = [""] + cell_lines[1:]
+    out = []
+    for ln in cell_lines:
+        stripped = ln.lstrip()
+        if _LINE_MAGIC.match(stripped) or _MAGIC_ASSIGN.match(ln) or _HELP.match(ln):
+            out.append(ln[: len(ln) - len(stripped)] + "pass")
+        else:
+            out.append(ln)
+    return out
 
 
 def read_source(path: str, data: bytes | None = None) -> Source:

@@ -28,7 +28,13 @@ from initlint.analysis.names import collect_imports
 
 MAX_UNROLL = 12
 MAX_INLINE_DEPTH = 4
-_uid = itertools.count(1)
+def _uid_base(path: str) -> int:
+    """First layer uid of a file: uids must be unique across files and the same whichever
+    process analyses the file, in whatever order (worker pools, the cache)."""
+    import hashlib
+
+    return (int.from_bytes(hashlib.blake2b(path.encode("utf-8", "surrogatepass"),
+                                           digest_size=6).digest(), "big") << 20) + 1
 RT_ACT, RT_MODULE = "?act", "?"  # class references decided at run time
 
 
@@ -224,6 +230,7 @@ class Extractor:
         self.module_env: dict = {}
         self.facts = FileFacts(path=path, module=module, refs=refs)
         self.order = itertools.count()
+        self._uid = itertools.count(_uid_base(path))
 
     # ------------------------------------------------------------------ names
     def resolve(self, node: ast.AST) -> str | None:
@@ -470,7 +477,7 @@ class Extractor:
         return spec
 
     def _new_spec(self, kind, node, ctx, args=None) -> LayerSpec:
-        spec = LayerSpec(kind=kind, loc=self.lines.loc(node), uid=next(_uid))
+        spec = LayerSpec(kind=kind, loc=self.lines.loc(node), uid=next(self._uid))
         if ctx is not None and ctx.repeat_unknown:
             spec.repeated = True
         if kind in K.ACT_MODULES:
@@ -1067,7 +1074,7 @@ class Extractor:
                 self._register(cls, attr, spec)
             elif isinstance(spec, list):
                 holder = LayerSpec(kind="torch.nn.ModuleList", loc=self.lines.loc(value),
-                                   container="list", children=spec, uid=next(_uid))
+                                   container="list", children=spec, uid=next(self._uid))
                 self._register(cls, attr, holder)
             else:
                 val = self.ev(value, ctx)

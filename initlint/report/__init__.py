@@ -29,7 +29,8 @@ def statistics(findings: list[Finding]) -> str:
     from initlint.rules import RULES
 
     counts = Counter(f.code for f in findings)
-    fixable = Counter(f.code for f in findings if f.fix is not None)
+    # [*] as in the concise format: a safe fix (`--fix` applies it without --unsafe-fixes)
+    fixable = Counter(f.code for f in findings if f.fix is not None and f.fix.applicability == "safe")
     lines = []
     width = max((len(str(n)) for n in counts.values()), default=1)
     for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):

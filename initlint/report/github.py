@@ -18,5 +18,5 @@ def render(findings, report=None) -> str:
         lines.append(
             f"::{level} file={_escape_prop(f.filename)},line={f.row},col={f.col},"
             f"endLine={f.end_row},endColumn={f.end_col},title={_escape_prop(f.code)}::"
-            f"{_escape_data(f.message)}")
+            f"{_escape_data(f.message if f.cell is None else f'cell {f.cell}: {f.message}')}")
     return "\n".join(lines) + ("\n" if lines else "")

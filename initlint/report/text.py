@@ -59,7 +59,8 @@ def render_full(findings: list[Finding], report=None) -> str:
                                len(lines[row - 1]) - f.col + 1)
                     out.append(f"{'':>{width}} | {' ' * (f.col - 1)}{'^' * span}")
         for r in f.related:
-            out.append(f"  = note: {r.message} ({r.filename}:{r.row}:{r.col})")
+            cell = f"cell {r.cell}:" if getattr(r, "cell", None) is not None else ""
+            out.append(f"  = note: {r.message} ({r.filename}:{cell}{r.row}:{r.col})")
         if f.fix is not None:
             out.append(f"  = help: {f.fix.message} ({f.fix.applicability} fix)")
         out.append(f"  = docs: initlint rule {f.code}")

@@ -1,0 +1,360 @@
+"""The per-file half of a lint run, fast: a process pool over files, and the cache.
+
+`make_analyzer(jobs, config, use_cache)` returns `analyze(targets) -> list[FileResult]`, equal
+(field by field, `==`) to `[engine.analyze_file(t.path, t.display) for t in targets]`, in order.
+
+- Cached files (see `initlint.cache`) are not read or parsed again; only the rest is analysed.
+- Few or small files are analysed in this process: starting workers costs more than it saves.
+- Otherwise a pool of `jobs` worker processes (0: one per available core) takes chunks of
+  files, largest first, so that no worker is left holding one big file at the end. Workers
+  send back pickled results, which is also the form the cache stores.
+- Results that arrive pickled (from a worker or the cache) keep their file facts pickled until
+  something reads `.facts` (`LazyResult`): when nothing changed, nothing needs them.
+- The analyzer also brings its own `finish` (engine.lint calls it): the project join, memoized
+  in the cache on everything it depends on (every file's content hash, module name, path and
+  display name, the whole configuration, the working directory, initlint's own code).
+- A worker that dies (a crash in the parser, the OOM killer) does not lose the run: the files
+  it had not finished are analysed again in this process.
+- The cyclic garbage collector is paused while results pile up and during the join (the facts
+  of thousands of files are all live: full collections find nothing and cost time that grows
+  with the heap).
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import pickle
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from initlint import engine
+from initlint.engine import FileResult, analyze_file
+
+# below these, the pool's start-up costs more than it saves
+MIN_PARALLEL_FILES = 8
+MIN_PARALLEL_BYTES = 256 * 1024
+# per worker, this many chunks: small enough to balance the load, large enough to batch
+CHUNKS_PER_WORKER = 6
+
+_PROTO = pickle.HIGHEST_PROTOCOL
+
+
+def worker_count(jobs: int) -> int:
+    if jobs and jobs > 0:
+        return jobs
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def module_of(path: str) -> str:
+    """The module name `engine.analyze_file` gives the file (part of the cache key)."""
+    from initlint.analysis.names import module_name_for
+
+    if os.path.exists(path):
+        return module_name_for(path)
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+class _GCPaused:
+    """Pause automatic cyclic GC (restoring the previous state on exit)."""
+
+    def __enter__(self):
+        self.was = gc.isenabled()
+        gc.disable()
+        return self
+
+    def __exit__(self, *exc):
+        if self.was:
+            gc.enable()
+        return False
+
+
+# ---------------------------------------------------------------------- results
+class LazyResult(FileResult):
+    """A FileResult whose facts stay pickled until first read. Compares equal to the
+    FileResult it stands for."""
+
+    @property
+    def facts(self):
+        d = self.__dict__
+        if "_facts" not in d:
+            blob = d.pop("_facts_blob", None)
+            d["_facts"] = pickle.loads(blob) if blob is not None else None
+        return d["_facts"]
+
+    @facts.setter
+    def facts(self, value) -> None:
+        self.__dict__.pop("_facts_blob", None)
+        self.__dict__["_facts"] = value
+
+    @classmethod
+    def make(cls, blob: bytes, facts_blob: bytes | None) -> FileResult:
+        base = pickle.loads(blob)
+        res = cls.__new__(cls)
+        d = dict(base.__dict__)
+        d.pop("facts", None)
+        res.__dict__.update(d)
+        res.__dict__["_facts_blob"] = facts_blob
+        return res
+
+    def __eq__(self, other):
+        if not isinstance(other, FileResult):
+            return NotImplemented
+        return _fields(self) == _fields(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self):
+        return _plain, (_fields(self),)
+
+
+def _fields(r: FileResult) -> tuple:
+    import dataclasses
+
+    return tuple(getattr(r, f.name) for f in dataclasses.fields(FileResult))
+
+
+def _plain(values: tuple) -> FileResult:
+    return FileResult(*values)
+
+
+def _split(res: FileResult) -> tuple[bytes, bytes]:
+    """(the result without its facts, the facts), pickled."""
+    facts = res.facts
+    res.facts = None
+    try:
+        blob = pickle.dumps(res, _PROTO)
+    finally:
+        res.facts = facts
+    return blob, pickle.dumps(facts, _PROTO)
+
+
+# ---------------------------------------------------------------------- one file
+def _analyze_one(path: str, display: str, data: bytes | None, want_hash: bool):
+    """(FileResult, stat, digest). With `want_hash`, stat before reading, then read once and
+    analyse exactly the bytes that were hashed."""
+    from initlint.cache import content_hash, file_stat
+
+    if not want_hash:
+        return analyze_file(path, display, data), None, None
+    st = file_stat(path)
+    if data is None:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return analyze_file(path, display), None, None  # the error, uncached
+    return analyze_file(path, display, data), st, content_hash(data)
+
+
+def _work(chunk: list[tuple[int, str, str, bytes | None]], want_hash: bool) -> list[tuple]:
+    """In a worker: analyse a chunk; per file (index, result blob, facts blob, stat, digest)."""
+    out = []
+    with _GCPaused():
+        for i, path, display, data in chunk:
+            res, st, digest = _analyze_one(path, display, data, want_hash)
+            blob, facts = _split(res)
+            out.append((i, blob, facts, st, digest))
+    return out
+
+
+def _worker_init() -> None:
+    # a worker's objects are dropped chunk by chunk; cyclic GC would only cost time
+    gc.disable()
+
+
+# ---------------------------------------------------------------------- the pool
+def _mp_context():
+    import multiprocessing as mp
+
+    methods = mp.get_all_start_methods()
+    # fork starts in milliseconds and needs no re-import; only safe without other threads
+    if sys.platform.startswith("linux") and "fork" in methods and threading.active_count() == 1:
+        return mp.get_context("fork"), True
+    return mp.get_context("spawn"), False
+
+
+def _chunks(items: list, sizes: list[int], workers: int) -> list[list]:
+    """Largest first, cut into about workers × CHUNKS_PER_WORKER chunks of similar bytes."""
+    order = sorted(range(len(items)), key=lambda k: -sizes[k])
+    total = sum(sizes) or 1
+    target = max(total / (workers * CHUNKS_PER_WORKER), 1)
+    chunks: list[list] = []
+    cur: list = []
+    cur_bytes = 0
+    for k in order:
+        cur.append(items[k])
+        cur_bytes += sizes[k]
+        if cur_bytes >= target:
+            chunks.append(cur)
+            cur, cur_bytes = [], 0
+    if cur:
+        chunks.append(cur)
+    return chunks
+
+
+def run_pool(items: list[tuple[int, str, str, bytes | None]], sizes: list[int], workers: int,
+             want_hash: bool, sink) -> list[tuple[int, str, str, bytes | None]]:
+    """Analyse `items` in `workers` processes; call sink(i, blob, facts, stat, digest) per
+    file. Returns the items that were not analysed because the pool broke."""
+    ctx, forked = _mp_context()
+    if forked:
+        gc.freeze()  # the children share the parent's heap pages without touching them
+    chunks = _chunks(items, sizes, workers)
+    done: set[int] = set()
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx,
+                                 initializer=_worker_init) as pool:
+            futures = [pool.submit(_work, chunk, want_hash) for chunk in chunks]
+            for fut in futures:
+                try:
+                    part = fut.result()
+                except BrokenProcessPool:
+                    break
+                for i, blob, facts, st, digest in part:
+                    sink(i, blob, facts, st, digest)
+                    done.add(i)
+    except (BrokenProcessPool, OSError):
+        pass
+    finally:
+        if forked:
+            gc.unfreeze()
+    return [it for it in items if it[0] not in done]
+
+
+# ---------------------------------------------------------------------- the analyzer
+class Analyzer:
+    """`analyze(targets)` for engine.lint, with a memoizing `finish`."""
+
+    def __init__(self, jobs: int, config, use_cache: bool):
+        self.workers = worker_count(jobs)
+        self.config = config
+        self.use_cache = use_cache
+        self.cache = None
+        self._cache_opened = False
+        # id(result) -> (result, memo key part): what the join memo needs per file
+        self._keys: dict[int, tuple] = {}
+
+    # -------------------------------------------------------------- per file
+    def __call__(self, targets) -> list[FileResult]:
+        targets = list(targets)
+        with _GCPaused():
+            return self._analyze(targets)
+
+    def _open_cache(self):
+        if not self._cache_opened:
+            self._cache_opened = True
+            if self.use_cache:
+                try:
+                    from initlint.cache import Cache
+
+                    self.cache = Cache.for_config(self.config)
+                except Exception:  # an unusable cache must never stop a lint run
+                    self.cache = None
+        return self.cache
+
+    def _analyze(self, targets) -> list[FileResult]:
+        from initlint.cache import file_stat
+
+        results: list[FileResult | None] = [None] * len(targets)
+        cache = self._open_cache()
+        modules: dict[int, str] = {}
+        todo: list[tuple[int, str, str, bytes | None]] = []
+        sizes: list[int] = []
+        for i, t in enumerate(targets):
+            if cache is not None:
+                module = modules[i] = module_of(t.path)
+                entry, data, st = cache.lookup(t.path, module)
+                if entry is not None:
+                    try:
+                        res = LazyResult.make(entry.blob, entry.facts)
+                    except Exception:  # an entry from a broken pack: analyse again
+                        res = None
+                    if isinstance(res, FileResult):
+                        res.display = t.display
+                        results[i] = res
+                        self._keys[id(res)] = (res, (module, entry.digest))
+                        continue
+                todo.append((i, t.path, t.display, data))
+                sizes.append(st.size if st is not None else 0)
+            else:
+                todo.append((i, t.path, t.display, None))
+                st = file_stat(t.path)
+                sizes.append(st.size if st is not None else 0)
+
+        want_hash = cache is not None
+
+        def sink(i: int, blob: bytes, facts: bytes, st, digest) -> None:
+            res = LazyResult.make(blob, facts)
+            results[i] = res
+            if digest is not None:
+                self._keys[id(res)] = (res, (modules[i], digest))
+                if res.internal_error is None:
+                    cache.store(targets[i].path, st, digest, modules[i], blob, facts)
+
+        parallel = (self.workers > 1 and len(todo) >= MIN_PARALLEL_FILES
+                    and sum(sizes) >= MIN_PARALLEL_BYTES)
+        if parallel:
+            todo = run_pool(todo, sizes, self.workers, want_hash, sink)
+        for i, path, display, data in todo:
+            res, st, digest = _analyze_one(path, display, data, want_hash)
+            results[i] = res
+            if digest is not None:
+                self._keys[id(res)] = (res, (modules[i], digest))
+                if res.internal_error is None:
+                    cache.store(path, st, digest, modules[i], *_split(res))
+        if cache is not None:
+            cache.save()
+        return results  # type: ignore[return-value]
+
+    # -------------------------------------------------------------- the project join
+    def _memo_key(self, results: list[FileResult]) -> str | None:
+        from initlint.cache import code_hash
+
+        h = hashlib.blake2b(digest_size=20)
+        h.update(f"{code_hash()}\0{os.getcwd()}\0{self.config!r}\0".encode())
+        for r in results:
+            known = self._keys.get(id(r))
+            if known is None or known[0] is not r:
+                return None  # not analysed here (stdin, a caller's own result)
+            module, digest = known[1]
+            h.update(repr((r.path, r.display, bool(r.context), module, digest)).encode())
+        return h.hexdigest()
+
+    def finish(self, results: list[FileResult], config) -> engine.Report:
+        cache = self._open_cache() if config is self.config else None
+        key = self._memo_key(results) if cache is not None else None
+        if key is not None:
+            blob = cache.memo_get(key)
+            if blob is not None:
+                try:
+                    report, kept = pickle.loads(blob)
+                    report.files = [results[i] for i in kept]
+                    return report
+                except Exception:
+                    pass
+        with _GCPaused():
+            report = engine.finish(results, config)
+        if key is not None:
+            ids = {id(r): i for i, r in enumerate(results)}
+            kept = [ids[id(r)] for r in report.files if id(r) in ids]
+            if len(kept) == len(report.files):
+                files, report.files = report.files, []
+                try:
+                    cache.memo_put(key, pickle.dumps((report, kept), _PROTO))
+                except Exception:
+                    pass
+                finally:
+                    report.files = files
+        return report
+
+
+def make_analyzer(jobs: int, config, use_cache: bool):
+    """`analyze(targets) -> list[FileResult]` for `engine.lint(analyze=...)`."""
+    return Analyzer(jobs, config, use_cache)

@@ -1,0 +1,531 @@
+"""Measurement inside the probe's child process. Imports torch: never import this from the
+parent (`initlint.probe.cli`, `runner`, `report`, ...).
+
+Statistics are computed inside forward hooks under `torch.no_grad()` and kept as 0-d tensors
+(no activation is kept, no device sync per layer); they are turned into Python numbers once,
+after the backward pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import os
+
+import torch
+from torch import nn
+
+RELU_FAMILY = {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU"}
+# activation type -> threshold on |y| (after centering) above which an output counts as saturated
+SATURATING = {"Tanh": (0.0, 0.99), "Sigmoid": (0.5, 0.49), "Hardtanh": (0.0, None),
+              "Softsign": (0.0, 0.9)}
+NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+CONV_TRANSPOSE = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+# layers whose ≥2-D weight has one row per output unit (rows identical = units identical)
+UNIT_ROW_TYPES = (nn.Linear, nn.Bilinear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.RNNBase,
+                  nn.RNNCellBase) + CONV_TRANSPOSE
+
+
+class ProbeError(Exception):
+    """A failure with a prepared message (stage, message, hint)."""
+
+    def __init__(self, stage: str, message: str, hint: str = ""):
+        super().__init__(message)
+        self.stage = stage
+        self.message = message
+        self.hint = hint
+
+
+class _Stop(BaseException):
+    """Raised from a hook to cut a forward pass short (LSUV); a BaseException so that a
+    user's `except Exception` does not swallow it."""
+
+
+class Deferred:
+    """0-d tensors resolved to floats all at once (one device sync)."""
+
+    def __init__(self):
+        self.items: list = []
+
+    def add(self, t) -> int:
+        self.items.append(t)
+        return len(self.items) - 1
+
+    def resolve(self) -> list[float]:
+        if not self.items:
+            return []
+        dev = self.items[0].device
+        flat = torch.stack([t.detach().reshape(()).to(dev, torch.float64) for t in self.items])
+        return flat.cpu().tolist()
+
+
+def first_tensor(obj, depth: int = 0):
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if depth > 3:
+        return None
+    if isinstance(obj, (tuple, list)):
+        for item in obj:
+            t = first_tensor(item, depth + 1)
+            if t is not None:
+                return t
+    elif isinstance(obj, dict) or hasattr(obj, "values") and callable(obj.values):
+        try:
+            values = list(obj.values())
+        except Exception:
+            return None
+        for item in values:
+            t = first_tensor(item, depth + 1)
+            if t is not None:
+                return t
+    return None
+
+
+def direct_params(m: nn.Module):
+    return list(m.named_parameters(recurse=False))
+
+
+def main_weight(m: nn.Module):
+    """(local name, parameter) of a module's weight: `weight`, else its first ≥2-D parameter,
+    else its first parameter; None without parameters."""
+    params = direct_params(m)
+    if not params:
+        return None
+    for n, p in params:
+        if n == "weight":
+            return n, p
+    for n, p in params:
+        if p.dim() >= 2:
+            return n, p
+    return params[0]
+
+
+def is_weight_layer(m: nn.Module) -> bool:
+    return any(p.dim() >= 2 for _, p in direct_params(m))
+
+
+def fan_in_of(p) -> int | None:
+    if p.dim() < 2:
+        return None
+    rf = 1
+    for s in p.shape[2:]:
+        rf *= int(s)
+    return int(p.shape[1]) * rf
+
+
+# ---------------------------------------------------------------------------- the input
+
+def parse_shape(text) -> list[int]:
+    if isinstance(text, (list, tuple)):
+        return [int(v) for v in text]
+    return [int(v) for v in str(text).replace("x", ",").split(",") if v.strip()]
+
+
+def _describe(name: str, m: nn.Module, batch: int):
+    """(shape, kind, high, note) for an input fed to module `m`, or None if not inferable."""
+    label = f"`{name}` ({type(m).__name__}"
+    if isinstance(m, nn.Linear):
+        return [batch, m.in_features], "float", None, f"{label}, in_features={m.in_features})"
+    if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d) + CONV_TRANSPOSE):
+        d = len(m.kernel_size)
+        side = 32 if d < 3 else 16
+        return ([batch, m.in_channels] + [side] * d, "float", None,
+                f"{label}, in_channels={m.in_channels}, spatial size {side} assumed)")
+    if isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
+        return ([batch, 16], "tokens", m.num_embeddings,
+                f"{label}, {m.num_embeddings} tokens; 16 random token ids per sample)")
+    if isinstance(m, nn.RNNBase):
+        shape = [batch, 16, m.input_size] if m.batch_first else [16, batch, m.input_size]
+        return shape, "float", None, f"{label}, input_size={m.input_size}, 16 time steps)"
+    if isinstance(m, nn.modules.batchnorm._NormBase):
+        d = {"BatchNorm1d": 0, "BatchNorm2d": 2, "BatchNorm3d": 3, "InstanceNorm1d": 1,
+             "InstanceNorm2d": 2, "InstanceNorm3d": 3}.get(type(m).__name__, 2)
+        side = 32 if d < 3 else 16
+        return ([batch, m.num_features] + [side] * d, "float", None,
+                f"{label}, num_features={m.num_features})")
+    if isinstance(m, nn.LayerNorm):
+        return ([batch] + list(m.normalized_shape), "float", None,
+                f"{label}, normalized_shape={tuple(m.normalized_shape)})")
+    if isinstance(m, nn.GroupNorm):
+        return ([batch, m.num_channels, 32, 32], "float", None,
+                f"{label}, num_channels={m.num_channels})")
+    return None
+
+
+def first_layer(model: nn.Module):
+    """The first module (registration order) that owns parameters, skipping containers whose
+    own parameters say nothing about the input (a ViT's root-level `pos_embed`)."""
+    candidates = []
+    for name, m in model.named_modules():
+        if not direct_params(m):
+            continue
+        leaf = next(m.children(), None) is None
+        if _describe(name, m, 1) is not None:
+            return name, m
+        candidates.append((name, m, leaf))
+        if leaf:
+            return name, m
+    return (candidates[0][0], candidates[0][1]) if candidates else (None, None)
+
+
+def build_input(model: nn.Module, shape, batch: int, device):
+    """The random input batch and how it was chosen."""
+    name, m = first_layer(model)
+    dtype = torch.float32
+    for p in model.parameters():
+        if p.is_floating_point():
+            dtype = p.dtype
+            break
+    if shape:
+        kind, high, note = "float", None, "given with --input-shape"
+        if m is not None and isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
+            kind, high = "tokens", m.num_embeddings
+            note = f"given with --input-shape; random token ids below {high} for `{name}`"
+    else:
+        if m is None:
+            raise ProbeError("input", "cannot infer the input shape: the model has no "
+                             "parameters to infer it from",
+                             "pass --input-shape, e.g. --input-shape 64,3,32,32")
+        desc = _describe(name or "(root)", m, batch)
+        if desc is None:
+            raise ProbeError("input", f"cannot infer the input shape: the first layer "
+                             f"`{name or '(root)'}` is of type {type(m).__name__}, whose "
+                             f"input shape the probe does not know",
+                             "pass --input-shape with the batch size first, e.g. "
+                             f"--input-shape {batch},3,224,224")
+        shape, kind, high, note = desc
+        note = "inferred from " + note
+    shape = [int(s) for s in shape]
+    if kind == "tokens":
+        x = torch.randint(0, max(int(high), 1), shape, device=device)
+    else:
+        x = torch.randn(shape, device=device, dtype=dtype)
+    return x, {"input_shape": shape, "input_kind": kind, "input_note": note,
+               "input_dtype": str(x.dtype).replace("torch.", "")}
+
+
+# ---------------------------------------------------------------------------- measuring
+
+def count_zeros(t):
+    """Exact number of zero elements, as a 0-d tensor. On CPU, `count_nonzero` and
+    `(t == 0).sum()` run at a third of memory speed; summing the 0/1 bytes of `t == 0` eight at a
+    time (int64 words times 0x0101..01 gather the byte sum, at most 8, in the top byte; no
+    carries) is 3–5× faster. Elsewhere the plain kernel is fast."""
+    if t.device.type != "cpu":
+        return t.numel() - torch.count_nonzero(t)
+    b = (t == 0).reshape(-1)
+    n = b.numel()
+    m = n - n % 8
+    head = b[:m].view(torch.int64)
+    return ((head * 0x0101010101010101) >> 56).sum() + b[m:].sum()
+
+
+def _std_mean(t):
+    """`torch.std` and `mean` separately: on CPU `torch.std_mean` (Welford) is ~5× slower."""
+    return torch.std(t, correction=0), t.mean()
+
+
+class Recorder:
+    """Forward hooks on every leaf module (and every module with parameters of its own)."""
+
+    def __init__(self, model: nn.Module, defer: Deferred):
+        self.events: list[dict] = []
+        self.defer = defer
+        self.handles = []
+        self.calls: dict[str, int] = {}
+        for name, m in model.named_modules():
+            leaf = next(m.children(), None) is None
+            if not (leaf or direct_params(m)):
+                continue
+            self.handles.append(m.register_forward_hook(self._make(name, m)))
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+    def _make(self, name: str, m: nn.Module):
+        tname = type(m).__name__
+        weight = is_weight_layer(m)
+        sat = SATURATING.get(tname)
+        if tname == "Hardtanh" and sat is not None:
+            sat = (0.0, float(getattr(m, "max_val", 1.0)) * 0.999)
+        relu = tname in RELU_FAMILY
+        add = self.defer.add
+
+        def hook(mod, inputs, output):
+            call = self.calls.get(name, 0) + 1
+            self.calls[name] = call
+            ev = {"name": name, "type": tname, "call": call, "weight": weight, "relu": relu}
+            self.events.append(ev)
+            t = first_tensor(output)
+            if t is None or not t.is_floating_point() or t.numel() == 0:
+                return
+            with torch.no_grad():
+                td = t.detach()
+                if td.dtype in (torch.float16, torch.bfloat16):
+                    td = td.float()
+                std, mean = _std_mean(td)
+                ev["numel"] = td.numel()
+                ev["i_std"], ev["i_mean"] = add(std), add(mean)
+                ev["i_z"] = add(count_zeros(td))
+                if weight:
+                    xi = first_tensor(inputs)
+                    if xi is not None and xi.is_floating_point() and xi.numel() > 0:
+                        xd = xi.detach()
+                        if xd.dtype in (torch.float16, torch.bfloat16):
+                            xd = xd.float()
+                        ev["in_numel"] = xd.numel()
+                        ev["i_in_std"] = add(torch.std(xd, correction=0))
+                        ev["i_in_z"] = add(count_zeros(xd))
+                if sat is not None:
+                    center, thr = sat
+                    ev["i_sat"] = add(torch.count_nonzero((td - center).abs() >= thr))
+        return hook
+
+
+def _loss(out):
+    """Scale-free scalar loss: mean(y²) / mean(y²).detach(); its gradient has the same
+    direction as mean(y²)'s and stays finite for huge outputs (computed in float64)."""
+    o = out.double()
+    denom = o.detach().pow(2).mean()
+    if bool(torch.isfinite(denom)) and float(denom) > 0:
+        return o.pow(2).mean() / denom
+    return o.pow(2).mean()
+
+
+def measure(model: nn.Module, x, *, backward: bool = True) -> dict:
+    """One forward (+ backward) in train mode with hooks; returns plain-Python statistics."""
+    defer = Deferred()
+    params = list(model.named_parameters())
+    # a re-init inside forward changes the sum (and, unless done through `.data`, the
+    # version counter)
+    before = [(defer.add(p.detach().sum(dtype=torch.float64)), p._version) for _, p in params]
+    for _, p in params:
+        p.grad = None
+    model.train()
+    rec = Recorder(model, defer)
+    warnings: list[str] = []
+    try:
+        out = model(x)
+    finally:
+        rec.remove()
+    t = first_tensor(out)
+    output: dict = {"type": type(out).__name__}
+    loss_i = None
+    if t is None:
+        warnings.append(f"the model returned {type(out).__name__} with no tensor in it: "
+                        "output and gradients not measured")
+    else:
+        output["shape"] = list(t.shape)
+        if t.is_floating_point() and t.numel() > 0:
+            with torch.no_grad():
+                td = t.detach().float()
+                s, mu = _std_mean(td)
+                output["i_std"], output["i_mean"] = defer.add(s), defer.add(mu)
+                if td.dim() >= 1 and td.shape[0] > 1:
+                    flat = td.reshape(td.shape[0], -1)
+                    output["i_batch_std"] = defer.add(flat.std(dim=0, correction=0).max())
+                    output["i_abs_max"] = defer.add(flat.abs().max())
+            if backward and t.requires_grad:
+                loss = _loss(t)
+                loss_i = defer.add(loss.detach())
+                loss.backward()
+                del loss
+            elif backward:
+                warnings.append("the model output does not require grad: gradients not measured")
+        else:
+            warnings.append(f"the model output is a {str(t.dtype).replace('torch.', '')} tensor: "
+                            "gradients not measured")
+    del out, t
+    modules = dict(model.named_modules())
+    pstats = []
+    with torch.no_grad():
+        for (pname, p), (b_sum, b_version) in zip(params, before):
+            owner_name, _, local = pname.rpartition(".")
+            owner = modules.get(owner_name)
+            d = p.detach()
+            st: dict = {"name": pname, "module": owner_name, "local": local,
+                        "module_type": type(owner).__name__ if owner is not None else None,
+                        "shape": list(d.shape), "numel": d.numel(), "fan_in": fan_in_of(d),
+                        "b_sum": b_sum, "version_changed": p._version != b_version}
+            if d.numel() == 0:
+                pstats.append(st)
+                continue
+            dd = d.float() if d.dtype in (torch.float16, torch.bfloat16) else d
+            if dd.is_floating_point():
+                s, mu = _std_mean(dd)
+                st["i_std"], st["i_mean"] = defer.add(s), defer.add(mu)
+                st["i_sum"] = defer.add(d.sum(dtype=torch.float64))
+                if d.dim() >= 2 and d.numel() > 1:
+                    w = d.transpose(0, 1) if isinstance(owner, CONV_TRANSPOSE) else d
+                    w2 = w.reshape(w.shape[0], -1)
+                    st["rows"] = int(w2.shape[0])
+                    st["unit_rows"] = isinstance(owner, UNIT_ROW_TYPES)
+                    st["i_rows_same"] = defer.add((w2 == w2[:1]).all())
+                    mn, mx = torch.aminmax(w2[0])  # with identical rows: constant overall
+                    st["i_min"], st["i_max"] = defer.add(mn), defer.add(mx)
+            g = p.grad
+            if g is not None and g.is_floating_point():
+                gd = g.detach().float() if g.dtype in (torch.float16, torch.bfloat16) else g.detach()
+                st["i_grad_std"] = defer.add(torch.std(gd, correction=0))
+            pstats.append(st)
+    values = defer.resolve()
+    return _finish(rec.events, pstats, output, values, loss_i, warnings)
+
+
+def _val(values, i):
+    return None if i is None else values[i]
+
+
+def _finish(events, pstats, output, values, loss_i, warnings) -> dict:
+    layers = []
+    for ev in events:
+        row = {"name": ev["name"], "type": ev["type"], "call": ev["call"], "weight": ev["weight"],
+               "relu": ev["relu"], "out_mean": None, "out_std": None, "zero_fraction": None,
+               "in_std": None, "in_zero_fraction": None, "saturated_fraction": None}
+        if "i_std" in ev:
+            n = ev["numel"]
+            row["out_std"] = values[ev["i_std"]]
+            row["out_mean"] = values[ev["i_mean"]]
+            row["zero_fraction"] = values[ev["i_z"]] / n
+            if "i_in_std" in ev:
+                row["in_std"] = values[ev["i_in_std"]]
+                row["in_zero_fraction"] = values[ev["i_in_z"]] / ev["in_numel"]
+            if "i_sat" in ev:
+                row["saturated_fraction"] = values[ev["i_sat"]] / n
+        layers.append(row)
+    params = []
+    for st in pstats:
+        row = {"name": st["name"], "module": st["module"], "local": st["local"],
+               "module_type": st["module_type"], "shape": st["shape"], "fan_in": st["fan_in"]}
+        if "i_std" in st:
+            std, mean = values[st["i_std"]], values[st["i_mean"]]
+            row.update(std=std, mean=mean, finite=math.isfinite(std) and math.isfinite(mean),
+                       all_zero=std == 0 and mean == 0,
+                       changed_in_forward=(st["version_changed"] or
+                                           values[st["b_sum"]] != values[st["i_sum"]]))
+            if "rows" in st:
+                row["rows"] = st["rows"]
+                row["unit_rows"] = st["unit_rows"]
+                row["rows_identical"] = bool(values[st["i_rows_same"]])
+                row["zero_variance"] = row["rows_identical"] and values[st["i_min"]] == values[st["i_max"]]
+        if "i_grad_std" in st:
+            row["grad_std"] = values[st["i_grad_std"]]
+            row["grad_finite"] = math.isfinite(row["grad_std"])
+        else:
+            row["grad_std"] = None
+        params.append(row)
+    by_module: dict[str, dict] = {}
+    for row in params:
+        by_module.setdefault(row["module"], {})[row["local"]] = row
+    for row in layers:
+        own = by_module.get(row["name"], {})
+        pick = own.get("weight") or next((r for r in own.values() if len(r["shape"]) >= 2), None) \
+            or next(iter(own.values()), None)
+        row["grad_std"] = pick.get("grad_std") if pick else None
+        row["param"] = pick["name"] if pick else None
+    out = {k: v for k, v in output.items() if not k.startswith("i_")}
+    for k in ("std", "mean", "batch_std", "abs_max"):
+        out[k] = _val(values, output.get("i_" + k))
+    return {"layers": layers, "params": params, "output": out, "loss": _val(values, loss_i),
+            "warnings": warnings}
+
+
+# ---------------------------------------------------------------------------- LSUV
+
+def weight_layer_order(layers: list[dict]) -> list[str]:
+    seen: list[str] = []
+    for row in layers:
+        if row["weight"] and row["name"] not in seen:
+            seen.append(row["name"])
+    return seen
+
+
+def lsuv(model: nn.Module, x, order: list[str], reseed, *, tol: float = 0.1,
+         max_iter: int = 10, status=None):
+    """LSUV-style scale factors (Mishkin & Matas 2016): for each weight layer in execution
+    order, scale its weight until the layer's output variance is within `tol` of 1. Works on a
+    deep copy; returns (per-layer rows, the rescaled copy)."""
+    m2 = copy.deepcopy(model)
+    for p in m2.parameters():
+        p.grad = None
+    m2.train()
+    mods = dict(m2.named_modules())
+    rows = []
+    for k, name in enumerate(order):
+        if status is not None:
+            status(f"LSUV {k + 1}/{len(order)}")
+        mod = mods.get(name)
+        mw = main_weight(mod) if mod is not None else None
+        if mw is None:
+            continue
+        local, w = mw
+
+        def out_std(mod=mod):
+            box: dict = {}
+
+            def hook(m, i, o):
+                t = first_tensor(o)
+                if t is not None and t.is_floating_point():
+                    box["std"] = float(t.detach().float().std(correction=0))
+                raise _Stop
+
+            h = mod.register_forward_hook(hook)
+            reseed()
+            try:
+                with torch.no_grad():
+                    m2(x)
+            except _Stop:
+                pass
+            finally:
+                h.remove()
+            return box.get("std")
+
+        s0 = s = out_std()
+        scale, it = 1.0, 0
+        while (s is not None and math.isfinite(s) and s > 0 and abs(s * s - 1.0) >= tol
+               and it < max_iter):
+            with torch.no_grad():
+                w.mul_(1.0 / s)
+            scale /= s
+            it += 1
+            s = out_std()
+        ok = s is not None and math.isfinite(s) and abs(s * s - 1.0) < tol
+        note = ""
+        if s0 is None:
+            note = "not reached by the forward pass"
+        elif not math.isfinite(s0):
+            note = "output is NaN/Inf"
+        elif s0 == 0:
+            note = "output is constant: scaling the weight cannot restore variance"
+        elif not ok:
+            note = f"did not converge in {max_iter} steps (the bias or a later normalization dominates)"
+        rows.append({"name": name, "param": f"{name}.{local}" if name else local,
+                     "scale": scale, "std_before": s0, "std_after": s, "iterations": it,
+                     "converged": ok, "note": note})
+    return rows, m2
+
+
+# ---------------------------------------------------------------------------- classes
+
+def class_info(model: nn.Module) -> list[dict]:
+    """Per named module: its type and, for classes outside torch, where the class lives."""
+    out = []
+    files: dict[type, str | None] = {}
+    for name, m in model.named_modules():
+        t = type(m)
+        mod = t.__module__ or ""
+        row = {"name": name, "type": t.__name__, "module": mod, "qualname": t.__qualname__,
+               "file": None}
+        if not (mod == "torch" or mod.startswith("torch.")):
+            if t not in files:
+                try:
+                    f = inspect.getsourcefile(t)
+                except (TypeError, OSError):
+                    f = None
+                files[t] = os.path.realpath(f) if f else None
+            row["file"] = files[t]
+        out.append(row)
+    return out

@@ -1,0 +1,1 @@
+"""Real PyTorch models for the `initlint probe` tests (imported only by the probe's child)."""
