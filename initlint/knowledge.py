@@ -7,6 +7,7 @@ here, keyed by canonical dotted names as produced by :mod:`initlint.analysis.nam
 from __future__ import annotations
 
 import math
+import re
 
 # --------------------------------------------------------------------------- activations
 # family: relu | saturating | selu | smooth | linear
@@ -269,6 +270,9 @@ FRAMEWORK_INIT_HOOKS = {"_init_weights", "reset_parameters", "_reset_parameters"
 HF_BASE_SUFFIXES = ("PreTrainedModel",)
 
 
+_NORM_NAME = re.compile(r"Norm(Act)?(\d[dD])?$|Norm(Gated|Layer)?$")
+
+
 def layer_short(kind: str) -> str:
     return kind.rsplit(".", 1)[-1]
 
@@ -278,9 +282,8 @@ def layer_category(kind: str | None) -> str | None:
         return None
     if kind in LAYERS:
         return LAYERS[kind][0]
-    short = layer_short(kind)
-    if "Norm" in short and not short.startswith("Normal"):
-        return "norm"
+    if _NORM_NAME.search(layer_short(kind)):
+        return "norm"  # project classes named like norms: LlamaRMSNorm, LayerNorm2d, BatchNormAct2d
     return None
 
 

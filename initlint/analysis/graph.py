@@ -145,8 +145,16 @@ class ClassGraph:
                     continue
                 if not all(self.reaches_input(o) for o in other) or not self.reaches_input(b.id):
                     continue
-                # the branch must carry a weight layer before its last BN
-                if not any(self.nodes[p].kind in ("layer", "module") for p in self._ancestors(b.id)):
+                # the branch is conv -> BN: a BN applied straight to an activation or to the
+                # input is a re-parameterization branch (RepVGG's identity BN), not the end of
+                # a residual branch
+                preds = self.pred.get(b.id, [])
+                if not preds or not all(self.nodes[p].kind in ("layer", "module") for p in preds):
+                    continue
+                # RepVGG-style: the other side is itself a BN of the input, not a shortcut
+                if any(self.nodes[o].kind == "norm" and all(
+                        self.nodes[p].kind == "input" for p in self.pred.get(o, []))
+                       for o in other):
                     continue
                 out.append((self.nodes[add_id], b))
         return out
