@@ -156,8 +156,24 @@ class ClassGraph:
                         self.nodes[p].kind == "input" for p in self.pred.get(o, []))
                        for o in other):
                     continue
+                # the residual branch is the deeper side; a shortcut (downsample conv + BN) or
+                # a parallel branch of the same depth (RepVGG, attention fusion) is not
+                if self.depth(b.id) <= max((self.depth(o) for o in other), default=0):
+                    continue
                 out.append((self.nodes[add_id], b))
         return out
+
+    def depth(self, nid: int) -> int:
+        """Most weight layers on any path from the input to `nid` (its own included)."""
+        memo = self.__dict__.setdefault("_depth", {})
+        if nid in memo:
+            return memo[nid]
+        memo[nid] = 0  # cycle guard (loops in forward)
+        node = self.nodes[nid]
+        own = 1 if node.kind in ("layer", "module") else 0
+        best = max((self.depth(p) for p in self.pred.get(nid, [])), default=0)
+        memo[nid] = best + own
+        return memo[nid]
 
     def _ancestors(self, nid: int) -> set[int]:
         seen: set[int] = set()

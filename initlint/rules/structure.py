@@ -117,6 +117,14 @@ class BasicBlock(nn.Module):
     def _offered(self, project, cls, path, zero_ops) -> bool:
         idx = project.index
         names = {c.name for c in idx.mro(cls)}
+        family = idx.mro(cls)
+        # any replay where this BN's weight receives a zero (own init loops by type, a parent's
+        # loop, a flag-guarded branch)
+        for rp in project.replays:
+            for w in rp.weights.values():
+                if w.local == path and w.param == "weight" and w.owner in family and any(
+                        _zeroes(op, op.path, "weight") for op, _ in w.writes):
+                    return True
         for c in idx.mro(cls):
             for op in c.ops:
                 if _zeroes(op, path) and op.target == "attr":
