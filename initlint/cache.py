@@ -5,20 +5,24 @@ What is cached and why that is enough: everything `engine.analyze_file` computes
 file alone. Cross-file results (the class hierarchy, inits applied from another module, the
 rules) come from the project join in `engine.finish`, which runs on every invocation over the
 facts of all files, cached or fresh. So a changed dependency file only invalidates its own
-entry; the files that subclass or apply it are re-judged by the join.
+entry; the files that subclass or apply it are re-judged by the join. The join itself is
+memoized too, but only on *everything* it reads (see `initlint.parallel.Analyzer.finish`):
+when any file, the configuration or the working directory differs, it runs.
 
 Layout::
 
     .initlint_cache/
       CACHEDIR.TAG                      (https://bford.info/cachedir/)
       .gitignore                        ("*": never committed)
-      <version>-<code hash>/<config fingerprint>.pickle
+      <version>-<code hash>/<config fingerprint>.pickle        per-file entries
+      <version>-<code hash>/<config fingerprint>.memo.pickle   the last few join reports
 
 One pack file per initlint build (version plus a hash of its own source files, so an edited
 checkout never reads stale facts) and per configuration fingerprint (`Config.fingerprint()`).
 A pack maps (absolute path, path as given) to an `Entry`: size and mtime_ns from `stat` for
 the fast path, the content hash, the module name the file had (it depends on `__init__.py`
-files up the tree), and the pickled `FileResult`. Lookup: stat; same size and mtime_ns →
+files up the tree), and the pickled `FileResult` (its facts pickled apart, so that they are
+only unpickled when the join needs them). Lookup: stat; same size and mtime_ns →
 hit without reading; otherwise read and hash; same content → hit (the stat is refreshed);
 else a miss. An mtime too close to the moment it was recorded is not trusted (a write in the
 same clock tick could go unseen); such entries are re-hashed on the next run.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -20,7 +21,35 @@ class DefaultGroup(click.Group):
     def parse_args(self, ctx, args):
         if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
             args = ["check"] + list(args)
+        ctx.meta["initlint.argv"] = list(args)  # for _crash: was --verbose given?
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        """Last line of defence: a bug anywhere is one clear line and exit 2, never a bare
+        traceback (the traceback with --verbose/-v, or INITLINT_DEBUG=1)."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # `initlint ... | head`: click handles it
+                raise
+            _crash(ctx, exc)
+        except Exception as exc:
+            _crash(ctx, exc)
+
+
+def _crash(ctx, exc: BaseException) -> None:
+    import traceback
+
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" (at {os.path.basename(where.filename)}:{where.lineno})" if where else ""
+    click.echo(f"initlint: internal error: {type(exc).__name__}: {exc}{at}; please report it"
+               " (--verbose shows the traceback)", err=True)
+    argv = set(ctx.meta.get("initlint.argv", ()))
+    if os.environ.get("INITLINT_DEBUG") or {"-v", "--verbose"} & argv:
+        click.echo("".join(traceback.format_exception(exc)), err=True)
+    sys.exit(EXIT_ERROR)
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,7 +98,7 @@ def _fail(message: str) -> None:
 
 
 @main.command("check")
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # unreadable: IL001, not a usage error
 @click.option("--select", multiple=True, metavar="CODES", help="Rules to enable (codes, prefixes, ALL); replaces the default set.")
 @click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to enable on top of the selection.")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rules to disable.")

@@ -49,7 +49,11 @@ def _walk(top: str, config: Config):
         try:
             with os.scandir(d) as it:
                 entries = sorted(it, key=lambda e: e.name)
-        except OSError:
+        except PermissionError:
+            # reported, not skipped in silence: reading it gives IL001 "permission denied"
+            yield Target(d, d)
+            continue
+        except OSError:  # vanished meanwhile, or not a directory any more
             continue
         dirs = []
         for e in entries:
@@ -63,7 +67,12 @@ def _walk(top: str, config: Config):
                     dirs.append(full)
                 continue
             if e.name.endswith(EXTENSIONS) and not config.excluded(full, False):
-                if e.is_symlink() and not os.path.exists(full):
-                    continue  # a dangling link
-                yield Target(full, full)
+                try:
+                    # regular files and links to them only: a dangling link, a link loop, a
+                    # FIFO (opening one would block), a socket or a device is not source
+                    regular = e.is_file(follow_symlinks=True)
+                except OSError:
+                    regular = False
+                if regular:
+                    yield Target(full, full)
         stack.extend(reversed(dirs))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 
@@ -12,7 +14,8 @@ from initlint.analysis.model import FileFacts, Loc
 from initlint.analysis.names import module_name_for
 from initlint.config import Config
 from initlint.findings import SEVERITY_RANK, Finding, Related
-from initlint.source import Source, SourceError, parse, read_source
+from initlint.source import (Source, SourceError, max_source_bytes, parse, read_source,
+                             too_large)
 
 _PREFILTER = ("torch", "nn.", "Module", "init")
 
@@ -43,6 +46,15 @@ def analyze_file(path: str, display: str, data: bytes | None = None) -> FileResu
     if suppress.skip_file(text):
         res.skip = True
         return res
+    limit = max_source_bytes()
+    if len(text) > limit:  # characters: a lower bound on the UTF-8 size
+        if any(tok in text for tok in _PREFILTER):
+            res.error = SourceError(too_large(len(text.encode("utf-8", "surrogatepass")),
+                                              limit), 1, 1)
+        else:  # nothing initlint could find in it: not worth gigabytes of syntax tree
+            res.facts = FileFacts(path=path, module=module_name_for(path) if os.path.exists(
+                path) else os.path.splitext(os.path.basename(path))[0])
+        return res
     res.suppress = suppress.suppressions(text)
     try:
         tree = parse(text, display)
@@ -54,8 +66,14 @@ def analyze_file(path: str, display: str, data: bytes | None = None) -> FileResu
     if not any(tok in text for tok in _PREFILTER):
         res.facts = FileFacts(path=path, module=module)
         return res
+    is_package = path.endswith("__init__.py")
     try:
-        res.facts = extract(tree, text, path, module, path.endswith("__init__.py"))
+        try:
+            res.facts = extract(tree, text, path, module, is_package)
+        except RecursionError:
+            # valid but deeply nested code (a 2,000-term `a + b + ...`, generated tables):
+            # ast.parse took it, so the analysis must too; again with a deep stack
+            res.facts = deep_call(extract, tree, text, path, module, is_package)
     except RecursionError:
         res.facts = FileFacts(path=path, module=module)
         res.internal_error = "analysis recursion limit reached (deeply nested code)"
@@ -63,6 +81,44 @@ def analyze_file(path: str, display: str, data: bytes | None = None) -> FileResu
         res.facts = FileFacts(path=path, module=module)
         res.internal_error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
     return res
+
+
+# deep enough for the deepest tree ast.parse accepts (its own limit is about 3,000 levels)
+_DEEP_RECURSION = 60_000
+_DEEP_STACK = 512 * 1024 * 1024  # reserved address space; only the pages used are touched
+
+
+def deep_call(fn, *args):
+    """fn(*args) on a helper thread with a large C stack and a high recursion limit (the
+    limit is process-wide: restored afterwards). Exceptions propagate; when no such thread
+    can be made, RecursionError."""
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    old_limit = sys.getrecursionlimit()
+    try:
+        old_size = threading.stack_size()
+        threading.stack_size(_DEEP_STACK)
+    except (ValueError, RuntimeError):
+        raise RecursionError("no thread with a deep stack") from None
+    try:
+        sys.setrecursionlimit(max(old_limit, _DEEP_RECURSION))
+        worker = threading.Thread(target=run, name="initlint-deep", daemon=True)
+        worker.start()
+        worker.join()
+    except RuntimeError:  # can't start new thread
+        raise RecursionError("no thread with a deep stack") from None
+    finally:
+        threading.stack_size(old_size)
+        sys.setrecursionlimit(old_limit)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 @dataclass
@@ -114,16 +170,54 @@ def run_rules(results: list[FileResult], config: Config) -> tuple[list[dict], li
 
     facts = [r.facts for r in results if r.facts is not None]
     errors: list[tuple[str, str]] = []
-    project = Project(facts, relu_like=frozenset(config.relu_like), min_chain=config.min_chain)
+
+    def build(fs):
+        return _deep_retry(Project, fs, relu_like=frozenset(config.relu_like),
+                           min_chain=config.min_chain)
+
+    try:
+        project = build(facts)
+    except Exception:
+        # the join broke on some file's facts: find those files (each alone), report them
+        # as internal errors, and lint the others
+        facts = []
+        for r in results:
+            if r.facts is None:
+                continue
+            try:
+                build([r.facts])
+            except Exception as exc:
+                errors.append((r.display, _reason(exc)))
+                continue
+            facts.append(r.facts)
+        try:
+            project = build(facts)
+        except Exception as exc:  # only a combination of files breaks it
+            errors.append(("project analysis", _reason(exc)))
+            return [], errors
     emitter = Emitter({id(c): f.path for f in facts for c in f.classes})
     enabled = config.enabled_codes()
     for code in sorted(enabled):
         rule = RULES[code]()
         try:
-            rule.check(project, emitter)
+            _deep_retry(rule.check, project, emitter)
         except Exception as exc:  # report, keep the other rules' findings
-            errors.append((f"rule {code}", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+            errors.append((f"rule {code}", _reason(exc)))
     return list(emitter.items.values()), errors
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for the user, then the traceback for --verbose."""
+    return f"{type(exc).__name__}: {exc}\n{''.join(traceback.format_exception(exc))}"
+
+
+def _deep_retry(fn, *args, **kwargs):
+    """fn(...), once more on a deep stack when deeply nested code exhausts the recursion
+    limit (its findings are keyed: a partial first run only repeats them)."""
+    try:
+        return fn(*args, **kwargs)
+    except RecursionError:
+        return deep_call(lambda: fn(*args, **kwargs))
 
 
 def lint(targets, config: Config, stdin: tuple[str, bytes] | None = None,
@@ -206,7 +300,15 @@ def _to_cell(f: Finding, cell_map: list) -> None:
         return None, row
 
     cell, row = conv(f.row)
-    _, end_row = conv(f.end_row)
+    end_cell, end_row = conv(f.end_row)
+    if cell is not None and end_cell != cell:
+        # the span runs on into a later cell (cells are joined: a block can continue there);
+        # end it with its own cell: at the start of the blank line read_notebook adds after it
+        last = f.row
+        while last < len(cell_map) and cell_map[last][0] == cell:
+            last += 1
+        end_row = cell_map[last - 1][1]
+        f.end_col = 1
     f.hint = dict(f.hint or {}, cell=cell, joined_row=f.row, joined_end_row=f.end_row)
     f.cell = cell
     f.row, f.end_row = row, end_row

@@ -1,15 +1,17 @@
 """The per-file half of a lint run, fast: a process pool over files, and the cache.
 
-`make_analyzer(jobs, config, use_cache)` returns `analyze(targets) -> list[FileResult]`, equal
-(field by field, `==`) to `[engine.analyze_file(t.path, t.display) for t in targets]`, in order.
+`make_analyzer(jobs, config, use_cache)` returns `analyze(targets) -> list[FileResult]`: the
+results of `[engine.analyze_file(t.path, t.display) for t in targets]`, in order, field by
+field (facts, errors with their message and position, suppressions, notebook cell maps).
 
 - Cached files (see `initlint.cache`) are not read or parsed again; only the rest is analysed.
 - Few or small files are analysed in this process: starting workers costs more than it saves.
 - Otherwise a pool of `jobs` worker processes (0: one per available core) takes chunks of
   files, largest first, so that no worker is left holding one big file at the end. Workers
   send back pickled results, which is also the form the cache stores.
-- Results that arrive pickled (from a worker or the cache) keep their file facts pickled until
-  something reads `.facts` (`LazyResult`): when nothing changed, nothing needs them.
+- Results from the cache keep their file facts pickled until something reads `.facts`
+  (`LazyResult`): when nothing changed, nothing needs them. Results from workers are
+  unpickled as they arrive, while the other workers still run.
 - The analyzer also brings its own `finish` (engine.lint calls it): the project join, memoized
   in the cache on everything it depends on (every file's content hash, module name, path and
   display name, the whole configuration, the working directory, initlint's own code).
@@ -28,6 +30,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -38,9 +41,11 @@ from initlint.engine import FileResult, analyze_file
 MIN_PARALLEL_FILES = 8
 MIN_PARALLEL_BYTES = 256 * 1024
 # per worker, this many chunks: small enough to balance the load, large enough to batch
-CHUNKS_PER_WORKER = 6
+CHUNKS_PER_WORKER = 10
 
 _PROTO = pickle.HIGHEST_PROTOCOL
+# what this process did, for the benchmark: INITLINT_TIMINGS=FILE writes it there at exit
+TIMINGS: dict = {}
 
 
 def worker_count(jobs: int) -> int:
@@ -136,32 +141,36 @@ def _split(res: FileResult) -> tuple[bytes, bytes]:
 
 
 # ---------------------------------------------------------------------- one file
-def _analyze_one(path: str, display: str, data: bytes | None, want_hash: bool):
+def _analyze_one(path: str, display: str, data: bytes | None, st, want_hash: bool):
     """(FileResult, stat, digest). With `want_hash`, stat before reading, then read once and
-    analyse exactly the bytes that were hashed."""
+    analyse exactly the bytes that were hashed. `data` comes with the stat taken before it
+    was read (a stat taken after could describe a newer write than the bytes analysed)."""
     from initlint.cache import content_hash, file_stat
 
     if not want_hash:
         return analyze_file(path, display, data), None, None
-    st = file_stat(path)
     if data is None:
+        st = file_stat(path)
+        from initlint.source import SourceError, read_bytes
+
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError:
+            data = read_bytes(path)  # never blocks on a FIFO or a device
+        except SourceError:
             return analyze_file(path, display), None, None  # the error, uncached
     return analyze_file(path, display, data), st, content_hash(data)
 
 
-def _work(chunk: list[tuple[int, str, str, bytes | None]], want_hash: bool) -> list[tuple]:
-    """In a worker: analyse a chunk; per file (index, result blob, facts blob, stat, digest)."""
+def _work(chunk: list[tuple], want_hash: bool) -> tuple[int, float, list[tuple]]:
+    """In a worker: analyse a chunk. (pid, CPU seconds spent, per file (index, result blob,
+    facts blob, stat, digest))."""
     out = []
+    t0 = time.process_time()
     with _GCPaused():
-        for i, path, display, data in chunk:
-            res, st, digest = _analyze_one(path, display, data, want_hash)
+        for i, path, display, data, st in chunk:
+            res, st, digest = _analyze_one(path, display, data, st, want_hash)
             blob, facts = _split(res)
             out.append((i, blob, facts, st, digest))
-    return out
+    return os.getpid(), time.process_time() - t0, out
 
 
 def _worker_init() -> None:
@@ -199,10 +208,11 @@ def _chunks(items: list, sizes: list[int], workers: int) -> list[list]:
     return chunks
 
 
-def run_pool(items: list[tuple[int, str, str, bytes | None]], sizes: list[int], workers: int,
-             want_hash: bool, sink) -> list[tuple[int, str, str, bytes | None]]:
+def run_pool(items: list[tuple], sizes: list[int], workers: int, want_hash: bool,
+             sink) -> list[tuple]:
     """Analyse `items` in `workers` processes; call sink(i, blob, facts, stat, digest) per
-    file. Returns the items that were not analysed because the pool broke."""
+    file. Returns the items that were not analysed because the pool broke. Adds the CPU time
+    of each worker to TIMINGS["workers_cpu"] (by pid)."""
     ctx, forked = _mp_context()
     if forked:
         gc.freeze()  # the children share the parent's heap pages without touching them
@@ -214,9 +224,11 @@ def run_pool(items: list[tuple[int, str, str, bytes | None]], sizes: list[int], 
             futures = [pool.submit(_work, chunk, want_hash) for chunk in chunks]
             for fut in futures:
                 try:
-                    part = fut.result()
+                    pid, cpu, part = fut.result()
                 except BrokenProcessPool:
                     break
+                per = TIMINGS.setdefault("workers_cpu", {})
+                per[pid] = per.get(pid, 0.0) + cpu
                 for i, blob, facts, st, digest in part:
                     sink(i, blob, facts, st, digest)
                     done.add(i)
@@ -265,7 +277,7 @@ class Analyzer:
         results: list[FileResult | None] = [None] * len(targets)
         cache = self._open_cache()
         modules: dict[int, str] = {}
-        todo: list[tuple[int, str, str, bytes | None]] = []
+        todo: list[tuple] = []  # (index, path, display, bytes already read, their stat)
         sizes: list[int] = []
         for i, t in enumerate(targets):
             if cache is not None:
@@ -281,17 +293,19 @@ class Analyzer:
                         results[i] = res
                         self._keys[id(res)] = (res, (module, entry.digest))
                         continue
-                todo.append((i, t.path, t.display, data))
+                todo.append((i, t.path, t.display, data, st))
                 sizes.append(st.size if st is not None else 0)
             else:
-                todo.append((i, t.path, t.display, None))
+                todo.append((i, t.path, t.display, None, None))
                 st = file_stat(t.path)
                 sizes.append(st.size if st is not None else 0)
 
         want_hash = cache is not None
 
         def sink(i: int, blob: bytes, facts: bytes, st, digest) -> None:
-            res = LazyResult.make(blob, facts)
+            # unpickled now, while the workers still run: a fresh file means the join runs
+            res = pickle.loads(blob)
+            res.facts = pickle.loads(facts)
             results[i] = res
             if digest is not None:
                 self._keys[id(res)] = (res, (modules[i], digest))
@@ -302,8 +316,8 @@ class Analyzer:
                     and sum(sizes) >= MIN_PARALLEL_BYTES)
         if parallel:
             todo = run_pool(todo, sizes, self.workers, want_hash, sink)
-        for i, path, display, data in todo:
-            res, st, digest = _analyze_one(path, display, data, want_hash)
+        for i, path, display, data, st in todo:
+            res, st, digest = _analyze_one(path, display, data, st, want_hash)
             results[i] = res
             if digest is not None:
                 self._keys[id(res)] = (res, (modules[i], digest))
@@ -311,6 +325,8 @@ class Analyzer:
                     cache.store(path, st, digest, modules[i], *_split(res))
         if cache is not None:
             cache.save()
+            TIMINGS["cache_hits"], TIMINGS["cache_misses"] = cache.hits, cache.misses
+        TIMINGS["pool"] = TIMINGS.get("pool", False) or parallel
         return results  # type: ignore[return-value]
 
     # -------------------------------------------------------------- the project join
@@ -336,11 +352,14 @@ class Analyzer:
                 try:
                     report, kept = pickle.loads(blob)
                     report.files = [results[i] for i in kept]
+                    TIMINGS["join"] = "memo"
                     return report
                 except Exception:
                     pass
+        t0 = time.process_time()
         with _GCPaused():
             report = engine.finish(results, config)
+        TIMINGS["join"] = time.process_time() - t0
         if key is not None:
             ids = {id(r): i for i, r in enumerate(results)}
             kept = [ids[id(r)] for r in report.files if id(r) in ids]
@@ -357,4 +376,41 @@ class Analyzer:
 
 def make_analyzer(jobs: int, config, use_cache: bool):
     """`analyze(targets) -> list[FileResult]` for `engine.lint(analyze=...)`."""
+    _timings_at_exit()
     return Analyzer(jobs, config, use_cache)
+
+
+_AT_EXIT = False
+
+
+def _timings_at_exit() -> None:
+    """With INITLINT_TIMINGS=FILE, write what this run did there as JSON when the process
+    exits: CPU seconds of this process itself and of each pool worker, cache hits and misses,
+    the join's CPU seconds (or "memo"). The benchmark reads it to tell the critical path of
+    a parallel run (this process + its busiest worker) from the time a busy machine adds."""
+    global _AT_EXIT
+    path = os.environ.get("INITLINT_TIMINGS")
+    if not path or _AT_EXIT:
+        return
+    _AT_EXIT = True
+    import atexit
+
+    def write() -> None:
+        import json
+
+        try:
+            import resource
+
+            ru = resource.getrusage(resource.RUSAGE_SELF)
+            cpu = ru.ru_utime + ru.ru_stime
+        except ImportError:  # pragma: no cover - Windows
+            cpu = time.process_time()
+        data = dict(TIMINGS, self_cpu=cpu,
+                    workers_cpu={str(k): v for k, v in TIMINGS.get("workers_cpu", {}).items()})
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(data, fh)
+        except OSError:
+            pass
+
+    atexit.register(write)

@@ -20,7 +20,9 @@ def suppressions(text: str) -> dict[int, set[str]]:
     out: dict[int, set[str]] = {}
     if "initlint:" not in text and "noqa" not in text.lower():  # `# NOQA` counts too
         return out
-    for row, line in enumerate(text.splitlines(), start=1):
+    from initlint.source import split_lines  # rows as Python counts them (not at \f)
+
+    for row, line in enumerate(split_lines(text), start=1):
         if "#" not in line:
             continue
         codes: set[str] = set()

@@ -345,8 +345,12 @@ def test_cli_subprocess_cached_runs_match_uncached(tmp_path):
     cold = run_cli(".", "--no-cache", "--output-format", "json", cwd=tmp_path, env=env)
     assert not (tmp_path / ".initlint_cache").exists()
     fill = run_cli(".", "--output-format", "json", cwd=tmp_path, env=env)
-    warm = run_cli(".", "--output-format", "json", cwd=tmp_path, env=env)
+    timings = tmp_path / "timings.json"
+    warm = run_cli(".", "--output-format", "json", cwd=tmp_path,
+                   env=dict(env, INITLINT_TIMINGS=str(timings)))
     assert cold.returncode == fill.returncode == warm.returncode == 1
+    info = json.loads(timings.read_text())  # what the warm run says it did
+    assert (info["cache_hits"], info["cache_misses"], info["join"]) == (3, 0, "memo")
     assert json.loads(cold.stdout) == json.loads(fill.stdout) == json.loads(warm.stdout)
     assert (tmp_path / ".initlint_cache" / "CACHEDIR.TAG").is_file()
     # a pre-commit style run: only sub.py reported, base.py analysed for context
@@ -388,3 +392,15 @@ def test_clean_command(tmp_path):
 def test_clean_is_listed_in_help():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0 and "clean" in result.output
+
+
+def test_bytes_checked_are_the_bytes_analysed(project):
+    """When the cache had to read a file to compare hashes, the analysis uses those bytes and
+    the stat taken before reading them: a write in between is caught on the next run, never
+    recorded as matching content it did not produce."""
+    before = cache_mod.Stat(size=1, mtime_ns=12345)
+    data = OTHER.encode()
+    (project / "other.py").write_text("# rewritten meanwhile\n")
+    res, st, digest = parallel._analyze_one("other.py", "other.py", data, before, True)
+    assert st is before and digest == cache_mod.content_hash(data)
+    assert res.facts.classes[0].name == "Head"  # analysed the bytes given, not the disk

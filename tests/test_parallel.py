@@ -213,3 +213,32 @@ def test_cross_file_findings_same_with_any_job_count(tree):
     codes = {(os.path.basename(f["filename"]), f["code"]) for f in a}
     assert ("sub.py", "IL101") in codes and ("broken.py", "IL001") in codes
     assert sum(1 for f in a if f["filename"].endswith(".py") and "model_" in f["filename"]) >= 40
+
+
+def test_benchmark_harness_on_a_small_corpus(tmp_path):
+    """bench/run.py's measuring loop, end to end on a tiny corpus (the real corpora are
+    fetched with pip and take minutes): every step runs, outputs agree, ratios come out."""
+    import argparse
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_run", os.path.join(ROOT, "bench", "run.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    make_tree(corpus, count=12)
+    files = sorted(os.path.relpath(os.path.join(d, f), corpus)
+                   for d, _, fs in os.walk(corpus) for f in fs if f.endswith(".py"))
+    args = argparse.Namespace(runs=1, jobs=0, references=False, torchfix_max_files=0)
+    r = bench.measure("tiny", "0", str(corpus), files, args, str(tmp_path / "scratch"))
+    assert r["outputs_identical"], "initlint variants disagreed"
+    assert r["output_lines"] > 12
+    assert set(r["median_s"]) == {"floor", "cold1", "coldN", "fill", "warm", "edit"}
+    assert all(v > 0 for v in r["median_s"].values())
+    assert set(r["ratios"]) >= set(bench.TARGETS)
+    text = bench.table([r])
+    assert "| initlint, warm cache |" in text and "cold1/floor" in text
+    # the edited file is restored afterwards
+    assert "initlint-bench edit" not in (corpus / r["edited"]).read_text()

@@ -21,6 +21,7 @@ _BINOPS = {
     ast.Pow: operator.pow,
     ast.Mod: operator.mod,
 }
+_MAX_BITS = 4096  # no std, gain or size needs a bigger integer
 _MATH = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp, "pow": math.pow}
 _MATH_CONST = {"pi": math.pi, "e": math.e}
 
@@ -57,9 +58,11 @@ def _eval(node, env, resolve):
             op = _BINOPS.get(type(node.op))
             if op is None:
                 return None
-            if isinstance(node.op, ast.Pow) and abs(right) > 64:
-                return None
-            return op(left, right)
+            if isinstance(node.op, ast.Pow) and (abs(right) > 64 or (isinstance(
+                    left, int) and left.bit_length() * abs(right) > _MAX_BITS)):
+                return None  # ((10**64)**64)**64...: minutes of big-int arithmetic
+            val = op(left, right)
+            return None if isinstance(val, int) and val.bit_length() > _MAX_BITS else val
         return None
     if isinstance(node, (ast.Tuple, ast.List)):
         vals = [_eval(e, env, resolve) for e in node.elts]

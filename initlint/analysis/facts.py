@@ -25,6 +25,7 @@ from initlint.analysis.model import (
     ParamSpec,
 )
 from initlint.analysis.names import collect_imports
+from initlint.source import split_lines
 
 MAX_UNROLL = 12
 MAX_INLINE_DEPTH = 4
@@ -85,6 +86,12 @@ class _FnIndex:
 
 _EMPTY = _FnIndex()
 _FUNC_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
+# fields that never hold a node index_tree records (strings, ints, context and operator
+# singletons, import aliases): not visiting them changes nothing and saves a third of the walk
+_NOT_CHILDREN = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "name", "names", "module",
+                           "level", "kind", "type_comment", "type_ignores", "is_async",
+                           "conversion", "simple", "tag", "rest", "kwd_attrs"})
+_CHILD_FIELDS: dict = {}
 
 
 def index_tree(tree: ast.AST):
@@ -98,8 +105,9 @@ def index_tree(tree: ast.AST):
         ast.Return
     Imp, ImpFrom, Load = ast.Import, ast.ImportFrom, ast.Load
     stack: list = [(tree, ())]
+    push, pop, child_fields = stack.append, stack.pop, _CHILD_FIELDS
     while stack:
-        node, owners = stack.pop()
+        node, owners = pop()
         t = type(node)
         if t is Name:
             if type(node.ctx) is Load:
@@ -133,23 +141,46 @@ def index_tree(tree: ast.AST):
             owners = owners + (idx,)
         elif (t is Imp or t is ImpFrom) and owners:
             nested_imports.append(node)
-        for field in node._fields:
+        fields = child_fields.get(t)
+        if fields is None:
+            fields = child_fields[t] = tuple(f for f in t._fields if f not in _NOT_CHILDREN)
+        for field in fields:
             v = getattr(node, field, None)
             if type(v) is list:
                 for x in v:
                     if isinstance(x, AST):
-                        stack.append((x, owners))
+                        push((x, owners))
             elif isinstance(v, AST):
-                stack.append((v, owners))
+                push((v, owners))
     for idx in fns.values():
         idx.returns.reverse()
         idx.calls.reverse()
     return fns, refs, nested_imports
 
 
+_NUMERIC_PARAMS = frozenset(("std", "gain", "a", "b", "val", "mean", "sparsity"))
+
+
+def _checked(name: str, val):
+    """A parameter value fit to judge, else None (symbolic): a string `gain`, a complex or
+    infinite `std`, a `nonlinearity` that is not a string are user errors, not inits."""
+    if val is None:
+        return None
+    if name in _NUMERIC_PARAMS:
+        if isinstance(val, bool) or not isinstance(val, (int, float)):
+            return None
+        try:
+            return val if abs(float(val)) < 1e100 else None  # also NaN: the comparison is False
+        except OverflowError:
+            return None
+    if name in ("nonlinearity", "mode") and not isinstance(val, str):
+        return None
+    return val
+
+
 class _Lines:
     def __init__(self, source: str):
-        self.lines = source.splitlines()
+        self.lines = split_lines(source)  # not str.splitlines: it also splits at \f
 
     def col(self, row: int, byte_col: int) -> int:
         if 0 < row <= len(self.lines):
@@ -227,6 +258,7 @@ class Extractor:
         self.fn_index, refs, nested_imports = index_tree(tree)
         self.imap = collect_imports(tree, module, is_package, nested_imports)
         self.local_defs: dict[str, str] = {}
+        self._resolved: dict = {}
         self.module_env: dict = {}
         self.facts = FileFacts(path=path, module=module, refs=refs)
         self.order = itertools.count()
@@ -234,6 +266,15 @@ class Extractor:
 
     # ------------------------------------------------------------------ names
     def resolve(self, node: ast.AST) -> str | None:
+        # memoized per node (the tree outlives the extractor; imports and module-level
+        # definitions are complete before the first call): half the calls are repeats
+        try:
+            return self._resolved[node]
+        except KeyError:
+            name = self._resolved[node] = self._resolve(node)
+            return name
+
+    def _resolve(self, node: ast.AST) -> str | None:
         name = self.imap.resolve(node)
         if name is not None:
             return name
@@ -493,14 +534,14 @@ class Extractor:
         if act == "leaky_relu":
             for kw in node.keywords:
                 if kw.arg == "negative_slope":
-                    return self.ev(kw.value, ctx)
+                    return _checked("a", self.ev(kw.value, ctx))
             if node.args:
-                return self.ev(node.args[0], ctx)
+                return _checked("a", self.ev(node.args[0], ctx))
             return 0.01
         if act == "prelu":
             for kw in node.keywords:
                 if kw.arg == "init":
-                    return self.ev(kw.value, ctx)
+                    return _checked("a", self.ev(kw.value, ctx))
             return 0.25
         return None
 
@@ -757,8 +798,9 @@ class Extractor:
         for name, n in nodes.items():
             if name == "gain" and isinstance(n, ast.Call) and n.args and isinstance(
                     n.args[0], ast.Constant) and (self.resolve(n.func) or "").endswith("calculate_gain"):
-                params["gain_nl"] = n.args[0].value
-            val = self.ev(n, ctx)
+                if isinstance(n.args[0].value, str):
+                    params["gain_nl"] = n.args[0].value
+            val = _checked(name, self.ev(n, ctx))
             if name == "std" and val is not None and not isinstance(n, ast.Constant):
                 params["std_expr"] = True  # written as a formula: `(2 / 32) ** 0.5`
             if val is None:
@@ -1159,7 +1201,8 @@ class Extractor:
             if isinstance(left, ast.Call) and isinstance(left.func, ast.Attribute) and \
                     left.func.attr == "find" and left.args and isinstance(left.args[0], ast.Constant):
                 v = self._classname_var(left.func.value, ctx)
-                if v and isinstance(op, (ast.NotEq, ast.Gt, ast.GtE)):
+                if v and isinstance(op, (ast.NotEq, ast.Gt, ast.GtE)) and isinstance(
+                        left.args[0].value, str):
                     return v, {"classname_sub": left.args[0].value}
             # m is self.final_conv / m is final_conv (a local layer)
             if isinstance(op, ast.Is) and isinstance(left, ast.Name) and left.id in ctx.filters:
@@ -1381,8 +1424,11 @@ class Extractor:
         n = None
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range":
             args = [self.ev(a, ctx) for a in it.args]
-            if all(isinstance(a, int) for a in args) and args:
-                n = len(range(*args))
+            if all(isinstance(a, int) for a in args) and 1 <= len(args) <= 3:
+                try:
+                    n = len(range(*args))
+                except (ValueError, OverflowError):  # range(0, 9, 0), range(10**40)
+                    n = None
         count = n if n is not None and n <= MAX_UNROLL else 2
         for i in range(count):
             sub = ctx
@@ -1665,9 +1711,9 @@ class _Forward:
                 slope = 0.01
                 for kw in call.keywords:
                     if kw.arg == "negative_slope":
-                        slope = ex.ev(kw.value)
+                        slope = _checked("a", ex.ev(kw.value))
                 if len(call.args) > 1:
-                    slope = ex.ev(call.args[1])
+                    slope = _checked("a", ex.ev(call.args[1]))
             return frozenset({self.node("act", inputs, act=short, slope=slope, ref=short,
                                         loc=ex.lines.loc(call))})
         if isinstance(func, ast.Subscript) or (fname in K.RUNTIME_ACT_FACTORIES):

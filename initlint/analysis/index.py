@@ -283,6 +283,13 @@ class Index:
                 return True
         return False
 
+    @staticmethod
+    def types_only(flt: Filter) -> bool:
+        """Whether filter_matches(flt, inst, rel) is type_matches(flt.types, kind of inst,
+        class of inst) for every instance (keep in step with filter_matches)."""
+        return flt.types is not None and flt.identity is None and not flt.identity_uid and \
+            not flt.exclude_uid and not flt.exclude_identity
+
     def filter_matches(self, flt: Filter, inst: Instance, rel: str | None = None) -> bool | None:
         """True/False, or None when it cannot be told. `rel` is the instance's path relative to
         the module the filter runs on (scope and subpath are checked by the caller)."""
@@ -323,9 +330,9 @@ def fan(spec: LayerSpec | None) -> tuple[float | None, float | None]:
     if short.startswith(("Conv", "ConvTranspose")) and "Lazy" not in short:
         ci, co, k = _num(a.get("in_channels")), _num(a.get("out_channels")), a.get("kernel_size")
         dims = int(short[-2]) if short[-2].isdigit() else 2
-        if isinstance(k, (int, float)) and not isinstance(k, bool):
+        if _num(k) is not None:
             rf = k ** dims
-        elif isinstance(k, tuple) and all(isinstance(x, (int, float)) for x in k):
+        elif isinstance(k, tuple) and k and all(_num(x) is not None for x in k):
             rf = math.prod(k)
         else:
             return None, None
@@ -339,4 +346,10 @@ def fan(spec: LayerSpec | None) -> tuple[float | None, float | None]:
 
 
 def _num(v):
-    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    """A size: a positive real number a float can hold (not -3, 0, NaN, 10**400)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            return v if 0 < float(v) < 1e18 else None
+        except OverflowError:
+            return None
+    return None

@@ -57,6 +57,8 @@ def _describe(op: InitOp | None) -> Eff:
         return Eff("xavier", gain=g, named=p.get("gain_nl"), symbolic=g is None, dist=p.get("dist"))
     if op.kind == "normal":
         std, mean = p.get("std"), p.get("mean")
+        if std == 0:  # normal_(w, mean, 0): every weight is `mean`, a constant init
+            return Eff("constant", std=0.0, mean=mean if isinstance(mean, (int, float)) else 0.0)
         return Eff("normal", std=std, mean=mean, fan_gain=op.std_fan_gain,
                    symbolic=std is None and op.std_fan_gain is None)
     if op.kind == "uniform":

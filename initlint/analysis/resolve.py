@@ -75,6 +75,32 @@ class Replayer:
                     i = full.find(".", i + 1)
         return self._by_prefix.get(prefix, [])
 
+    def _kind_groups(self, rp: Replay, prefix: str, base: str, flt) -> list:
+        """The instances a filter on `base` visits, grouped by (layer kind, project class) in
+        first-seen order; cached per replay (a pass's ops share them)."""
+        children = flt.scope == "children"
+        key = (prefix, base, children, flt.subpath if children else "")
+        if getattr(self, "_groups_of", None) is not rp:
+            self._groups_of, self._groups = rp, {}
+        out = self._groups.get(key)
+        if out is None:
+            groups: dict = {}
+            for inst in self._sub_instances(rp, base):
+                if base and not inst.full.startswith(base):
+                    continue
+                if children:
+                    rel = inst.full[len(prefix):]
+                    r = rel[len(flt.subpath) + 1:] if flt.subpath else rel
+                    if "." in r:
+                        continue
+                kind = self.index.spec_kind(inst.spec)
+                g = groups.get((kind, id(inst.cls)))
+                if g is None:
+                    g = groups[(kind, id(inst.cls))] = (kind, inst.cls, [])
+                g[2].append(inst)
+            out = self._groups[key] = list(groups.values())
+        return out
+
     def _run_class(self, cls: ClassFacts, prefix: str, rp: Replay, depth: int, seen: tuple) -> None:
         if depth > 8 or id(cls) in seen:
             return
@@ -190,7 +216,24 @@ class Replayer:
                 w.writes.append((op, c))
             rp.filter_uses.append(FilterUse(op, c, matched, decidable))
             return
-        for inst in self._sub_instances(rp, base):
+        if idx.types_only(flt):
+            # the answer depends on (layer kind, project class) only: ask once per group, then
+            # visit the matching instances alone (the groups are shared by the ops of a pass)
+            for kind, sub, members in self._kind_groups(rp, prefix, base, flt):
+                if not idx.type_matches(flt.types, kind, sub):
+                    continue
+                for inst in members:
+                    key = (inst.full + ("." + op.path if op.path else ""), op.param)
+                    w = rp.weights.get(key)
+                    if w is None and op.path:
+                        continue
+                    matched = True
+                    if w is not None:
+                        w.writes.append((op, c))
+            insts = ()
+        else:
+            insts = self._sub_instances(rp, base)
+        for inst in insts:
             if base and not inst.full.startswith(base):
                 continue
             rel = inst.full[len(prefix):]

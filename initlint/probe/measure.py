@@ -53,11 +53,16 @@ class Deferred:
         return len(self.items) - 1
 
     def resolve(self) -> list[float]:
-        if not self.items:
-            return []
-        dev = self.items[0].device
-        flat = torch.stack([t.detach().reshape(()).to(dev, torch.float64) for t in self.items])
-        return flat.cpu().tolist()
+        """One stack per (device, dtype), then one copy to the host each."""
+        groups: dict = {}
+        for k, t in enumerate(self.items):
+            groups.setdefault((t.device, t.dtype), []).append(k)
+        out: list = [None] * len(self.items)
+        for idx in groups.values():
+            vals = torch.stack([self.items[k].detach().reshape(()) for k in idx]).cpu().tolist()
+            for k, v in zip(idx, vals):
+                out[k] = float(v)
+        return out
 
 
 def first_tensor(obj, depth: int = 0):
@@ -299,9 +304,9 @@ def measure(model: nn.Module, x, *, backward: bool = True) -> dict:
     """One forward (+ backward) in train mode with hooks; returns plain-Python statistics."""
     defer = Deferred()
     params = list(model.named_parameters())
-    # a re-init inside forward changes the sum (and, unless done through `.data`, the
-    # version counter)
-    before = [(defer.add(p.detach().sum(dtype=torch.float64)), p._version) for _, p in params]
+    # a re-init inside forward changes the sum (compared exactly: the same reduction over the
+    # same values gives the same bits) and, unless done through `.data`, the version counter
+    before = [(defer.add(p.detach().sum()), p._version) for _, p in params]
     for _, p in params:
         p.grad = None
     model.train()
@@ -357,13 +362,14 @@ def measure(model: nn.Module, x, *, backward: bool = True) -> dict:
             if dd.is_floating_point():
                 s, mu = _std_mean(dd)
                 st["i_std"], st["i_mean"] = defer.add(s), defer.add(mu)
-                st["i_sum"] = defer.add(d.sum(dtype=torch.float64))
+                st["i_sum"] = defer.add(d.sum())
                 if d.dim() >= 2 and d.numel() > 1:
                     w = d.transpose(0, 1) if isinstance(owner, CONV_TRANSPOSE) else d
                     w2 = w.reshape(w.shape[0], -1)
                     st["rows"] = int(w2.shape[0])
                     st["unit_rows"] = isinstance(owner, UNIT_ROW_TYPES)
-                    st["i_rows_same"] = defer.add((w2 == w2[:1]).all())
+                    # every column constant across rows <=> all rows identical
+                    st["i_rows_same"] = defer.add((w2.amax(0) == w2.amin(0)).all())
                     mn, mx = torch.aminmax(w2[0])  # with identical rows: constant overall
                     st["i_min"], st["i_max"] = defer.add(mn), defer.add(mx)
             g = p.grad

@@ -6,4 +6,16 @@ import json
 
 
 def render(findings, report=None) -> str:
-    return json.dumps([f.to_json() for f in findings], indent=2, ensure_ascii=False) + "\n"
+    data = [f.to_json() for f in findings]
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if not _encodable(text):  # a file name that is not UTF-8: escape, stay valid UTF-8
+        text = json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+    return text
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -25,15 +25,23 @@ LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 SRCROOT = "%SRCROOT%"
 
 
+def _url_path(path: str) -> str:
+    try:
+        return pathname2url(path)
+    except UnicodeEncodeError:  # a file name that is not UTF-8: quote its bytes
+        return quote(os.fsencode(path), safe="/")
+
+
 def _artifact(filename: str) -> dict:
     if filename == "-" or not filename:
         return {"uri": "stdin"}
     if os.path.isabs(filename):
-        return {"uri": "file://" + pathname2url(filename)}
+        return {"uri": "file://" + _url_path(filename)}
     rel = os.path.normpath(filename).replace(os.sep, "/")
     if rel.startswith("../"):
-        return {"uri": "file://" + pathname2url(os.path.abspath(filename))}
-    return {"uri": quote(rel, safe="/"), "uriBaseId": SRCROOT}
+        return {"uri": "file://" + _url_path(os.path.abspath(filename))}
+    # fsencode: a file name that is not UTF-8 (surrogate-escaped) still has its bytes quoted
+    return {"uri": quote(os.fsencode(rel), safe="/"), "uriBaseId": SRCROOT}
 
 
 def _region(row: int, col: int, end_row: int | None = None, end_col: int | None = None) -> dict:
@@ -162,7 +170,7 @@ def build(findings: list[Finding], report=None) -> dict:
                                  f"{(reason or '').strip().splitlines()[0] if (reason or '').strip() else 'unknown error'}"}}
             for where, reason in report.internal_errors]
     cwd = os.getcwd()
-    base = "file://" + pathname2url(cwd.rstrip(os.sep) + os.sep)
+    base = "file://" + _url_path(cwd.rstrip(os.sep) + os.sep)
     run = {
         "tool": {"driver": {
             "name": "initlint",
@@ -180,4 +188,16 @@ def build(findings: list[Finding], report=None) -> dict:
 
 
 def render(findings: list[Finding], report=None) -> str:
-    return json.dumps(build(findings, report), indent=2, ensure_ascii=False) + "\n"
+    data = build(findings, report)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if not _encodable(text):  # a file name that is not UTF-8: escape, stay valid UTF-8
+        text = json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+    return text
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -35,11 +35,17 @@ def render_concise(findings: list[Finding], report=None) -> str:
 
 
 def _source_lines(filename: str) -> list[str] | None:
+    from initlint.source import SourceError, decode, read_bytes, split_lines
+
     try:
-        with open(filename, "rb") as fh:
-            return fh.read().decode("utf-8", "replace").splitlines()
-    except OSError:
+        data = read_bytes(filename)  # never blocks on a FIFO; no directories, no devices
+    except SourceError:
         return None
+    try:
+        text = decode(data, filename)  # its coding cookie, its BOM
+    except SourceError:
+        text = data.decode("utf-8", "replace")
+    return split_lines(text)
 
 
 def render_full(findings: list[Finding], report=None) -> str:
