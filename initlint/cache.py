@@ -54,7 +54,7 @@ TAG_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
 TAG_TEXT = (TAG_SIGNATURE + "\n# This file is a cache directory tag created by initlint.\n"
             "# For information about cache directory tags see https://bford.info/cachedir/\n")
 PACK_FORMAT = 2
-MEMO_SLOTS = 8  # project-join results kept per pack (one per file set / config / cwd)
+MEMO_SLOTS = 16  # join reports and their fixes kept per pack (two per file set / config / cwd)
 # an mtime within this many seconds of the moment it was recorded is not trusted
 RACY_SECONDS = 2.0
 

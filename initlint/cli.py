@@ -155,7 +155,9 @@ def check(paths, select, extend_select, ignore, fix, unsafe_fixes, diff, output_
             fixer = None
         if fixer is not None:
             if not fix_mode:  # (apply attaches fixes to what is left itself)
-                fixer.attach_fixes(findings, report, stdin=stdin)
+                # the analyzer memoizes them in its cache beside the join
+                getattr(analyze, "attach_fixes", fixer.attach_fixes)(findings, report,
+                                                                     stdin=stdin)
             if fix_mode:
                 outcome = fixer.apply(report, cfg, unsafe=unsafe_fixes, diff_only=diff,
                                       stdin=stdin, analyze=analyze)

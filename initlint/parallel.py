@@ -13,8 +13,9 @@ field (facts, errors with their message and position, suppressions, notebook cel
   (`LazyResult`): when nothing changed, nothing needs them. Results from workers are
   unpickled as they arrive, while the other workers still run.
 - The analyzer also brings its own `finish` (engine.lint calls it): the project join, memoized
-  in the cache on everything it depends on (every file's content hash, module name, path and
-  display name, the whole configuration, the working directory, initlint's own code).
+  in the cache on everything it depends on (every file's pickled result and facts, module
+  name, path and display name, the whole configuration, the working directory, initlint's
+  own code): an edit that changes no facts re-analyses its file and reuses the join.
 - A worker that dies (a crash in the parser, the OOM killer) does not lose the run: the files
   it had not finished are analysed again in this process.
 - The cyclic garbage collector is paused while results pile up and during the join (the facts
@@ -127,6 +128,17 @@ def _fields(r: FileResult) -> tuple:
 
 def _plain(values: tuple) -> FileResult:
     return FileResult(*values)
+
+
+def _join_digest(blob: bytes, facts: bytes) -> str:
+    """What the project join reads of one file: its pickled result and facts (the same facts
+    pickle to the same bytes in every process). An edit that leaves them as they were (a
+    comment reworded on its line, code the analysis does not read, text after the last
+    statement) keeps the join's memo valid; the file's own cache entry is renewed by its
+    content hash either way."""
+    h = hashlib.blake2b(blob, digest_size=16)
+    h.update(facts)
+    return h.hexdigest()
 
 
 def _split(res: FileResult) -> tuple[bytes, bytes]:
@@ -252,6 +264,8 @@ class Analyzer:
         self._cache_opened = False
         # id(result) -> (result, memo key part): what the join memo needs per file
         self._keys: dict[int, tuple] = {}
+        self._content: dict[int, str] = {}  # id(result) -> content hash of the file's bytes
+        self._join_key: str | None = None  # the memo key of the last join
 
     # -------------------------------------------------------------- per file
     def __call__(self, targets) -> list[FileResult]:
@@ -291,7 +305,8 @@ class Analyzer:
                     if isinstance(res, FileResult):
                         res.display = t.display
                         results[i] = res
-                        self._keys[id(res)] = (res, (module, entry.digest))
+                        self._keys[id(res)] = (res, (module, _join_digest(entry.blob, entry.facts)))
+                        self._content[id(res)] = entry.digest
                         continue
                 todo.append((i, t.path, t.display, data, st))
                 sizes.append(st.size if st is not None else 0)
@@ -308,7 +323,8 @@ class Analyzer:
             res.facts = pickle.loads(facts)
             results[i] = res
             if digest is not None:
-                self._keys[id(res)] = (res, (modules[i], digest))
+                self._keys[id(res)] = (res, (modules[i], _join_digest(blob, facts)))
+                self._content[id(res)] = digest
                 if res.internal_error is None:
                     cache.store(targets[i].path, st, digest, modules[i], blob, facts)
 
@@ -320,9 +336,11 @@ class Analyzer:
             res, st, digest = _analyze_one(path, display, data, st, want_hash)
             results[i] = res
             if digest is not None:
-                self._keys[id(res)] = (res, (modules[i], digest))
+                blob, facts = _split(res)
+                self._keys[id(res)] = (res, (modules[i], _join_digest(blob, facts)))
+                self._content[id(res)] = digest
                 if res.internal_error is None:
-                    cache.store(path, st, digest, modules[i], *_split(res))
+                    cache.store(path, st, digest, modules[i], blob, facts)
         if cache is not None:
             cache.save()
             TIMINGS["cache_hits"], TIMINGS["cache_misses"] = cache.hits, cache.misses
@@ -346,6 +364,7 @@ class Analyzer:
     def finish(self, results: list[FileResult], config) -> engine.Report:
         cache = self._open_cache() if config is self.config else None
         key = self._memo_key(results) if cache is not None else None
+        self._join_key = key
         if key is not None:
             blob = cache.memo_get(key)
             if blob is not None:
@@ -372,6 +391,45 @@ class Analyzer:
                 finally:
                     report.files = files
         return report
+
+    # -------------------------------------------------------------- fixes for the report
+    def attach_fixes(self, findings: list, report, stdin=None) -> list[str]:
+        """`fix.attach_fixes`, memoized beside the join. A finding's fix depends on what the
+        join read (its memo key) and on the text of the file it edits, so the key is the
+        join's key, the findings, and the content hash of each file they are in."""
+        from initlint import fix as fixer
+
+        key = self._join_key
+        by_display = {r.display: r for r in report.files}
+        digests = []
+        for f in findings:
+            r = by_display.get(f.filename)
+            digests.append(self._content.get(id(r)) if r is not None else None)
+        if key is None or stdin is not None or self.cache is None or None in digests:
+            return fixer.attach_fixes(findings, report, stdin=stdin)
+        h = hashlib.blake2b(b"fixes\0" + key.encode(), digest_size=20)
+        for f, digest in zip(findings, digests):
+            h.update(repr((f.code, f.filename, f.row, f.col, f.end_row, f.end_col, f.message,
+                           digest)).encode())
+        fkey = h.hexdigest()
+        blob = self.cache.memo_get(fkey)
+        if blob is not None:
+            try:
+                fixes = pickle.loads(blob)
+                if isinstance(fixes, list) and len(fixes) == len(findings):
+                    for f, fx in zip(findings, fixes):
+                        f.fix = fx
+                    TIMINGS["fixes"] = "memo"
+                    return []
+            except Exception:
+                pass
+        errors = fixer.attach_fixes(findings, report, stdin=stdin)
+        if not errors:
+            try:
+                self.cache.memo_put(fkey, pickle.dumps([f.fix for f in findings], _PROTO))
+            except Exception:
+                pass
+        return errors
 
 
 def make_analyzer(jobs: int, config, use_cache: bool):

@@ -11,6 +11,8 @@ the cache while its finding follows the edited base class.
 import json
 import os
 import pickle
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -192,6 +194,72 @@ def test_warm_run_skips_the_join_and_prints_the_same(project, monkeypatch):
     third, _ = lint()
     assert calls == [1]  # something changed: the join runs
     assert third == uncached() and ("other.py", 8, "IL202") not in third
+
+
+def test_edit_that_changes_no_facts_reuses_the_join(project, analyses, monkeypatch):
+    """The join is memoized on what it reads (each file's pickled result and facts), not on
+    the bytes: a reworded comment re-analyses its file and reuses the join; a `# noqa` (same
+    facts, new suppression) or a code change runs the join again."""
+    for name in ("base.py", "sub.py", "other.py"):
+        make_old(project / name)
+    first, _ = lint()
+    assert ("other.py", 8, "IL202") in first
+    calls = []
+    real = engine.finish
+    monkeypatch.setattr(engine, "finish", lambda *a, **k: calls.append(1) or real(*a, **k))
+    analyses.clear()
+    (project / "other.py").write_text(OTHER.replace("normal_(self.fc.weight)",
+                                                    "normal_(self.fc.weight)  # std 1"))
+    again, _ = lint()
+    assert analyses == ["other.py"] and calls == []  # re-read, same facts: the memo holds
+    assert again == first
+    (project / "other.py").write_text(OTHER.replace("normal_(self.fc.weight)",
+                                                    "normal_(self.fc.weight)  # noqa: IL202"))
+    quiet, _ = lint()
+    assert calls == [1] and ("other.py", 8, "IL202") not in quiet
+    assert quiet == uncached()
+    calls.clear()
+    (project / "other.py").write_text(OTHER.replace("normal_(self.fc.weight)",
+                                                    "kaiming_normal_(self.fc.weight)"))
+    fixed, _ = lint()
+    assert calls == [1] and fixed == uncached()
+
+
+def test_fixes_are_memoized_beside_the_join(project, monkeypatch):
+    """The report's fixes are computed once per join input and file text: a warm run reuses
+    them; a changed text of the file they edit computes them again, with the same result."""
+    from initlint import fix as fixer
+
+    calls = []
+    real = fixer.attach_fixes
+    monkeypatch.setattr(fixer, "attach_fixes", lambda *a, **k: calls.append(1) or real(*a, **k))
+    args = [".", "--output-format", "json", "--exit-zero"]
+    first = CliRunner().invoke(main, args)
+    assert calls == [1]
+    fixes = [f["fix"] for f in json.loads(first.stdout) if f["code"] == "IL202"]
+    assert fixes and fixes[0] is not None and fixes[0]["edits"]
+    second = CliRunner().invoke(main, args)
+    assert calls == [1] and second.stdout == first.stdout  # served from the memo
+    assert parallel.TIMINGS.get("fixes") == "memo"
+    (project / "other.py").write_text(OTHER.replace("normal_(self.fc.weight)",
+                                                    "normal_(self.fc.weight)  # std 1"))
+    third = CliRunner().invoke(main, args)
+    assert calls == [1, 1]  # same facts (the join is reused), new text: fixes again
+    assert third.stdout == first.stdout
+    assert third.stdout == CliRunner().invoke(main, args + ["--no-cache"]).stdout
+
+
+def test_same_facts_pickle_to_the_same_bytes_in_every_process(project):
+    """The memo key needs deterministic pickles: set order follows str hashing, which
+    differs per process (PYTHONHASHSEED)."""
+    code = ("import hashlib, sys; from initlint.engine import analyze_file; "
+            "from initlint.parallel import _split; "
+            "r = analyze_file('sub.py', 'sub.py'); b, f = _split(r); "
+            "print(hashlib.md5(b + f).hexdigest())")
+    outs = {subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
+                           text=True, env=dict(os.environ, PYTHONHASHSEED=str(seed)),
+                           check=True).stdout for seed in (1, 2, 3)}
+    assert len(outs) == 1
 
 
 def test_results_from_the_cache_equal_fresh_ones(project):

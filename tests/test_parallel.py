@@ -235,10 +235,14 @@ def test_benchmark_harness_on_a_small_corpus(tmp_path):
     r = bench.measure("tiny", "0", str(corpus), files, args, str(tmp_path / "scratch"))
     assert r["outputs_identical"], "initlint variants disagreed"
     assert r["output_lines"] > 12
-    assert set(r["median_s"]) == {"floor", "cold1", "coldN", "fill", "warm", "edit"}
+    assert set(r["median_s"]) == {"floor", "cold1", "coldN", "fill", "warm", "edit", "recode"}
+    # a comment changes no facts: the join is reused; a new function does: it runs
+    assert r["join_cpu_s"]["warm"] == "memo" and r["join_cpu_s"]["edit"] == "memo"
+    assert isinstance(r["join_cpu_s"]["recode"], float)
     assert all(v > 0 for v in r["median_s"].values())
     assert set(r["ratios"]) >= set(bench.TARGETS)
     text = bench.table([r])
     assert "| initlint, warm cache |" in text and "cold1/floor" in text
     # the edited file is restored afterwards
     assert "initlint-bench edit" not in (corpus / r["edited"]).read_text()
+    assert "_initlint_bench_edit_" not in (corpus / r["edited"]).read_text()

@@ -316,6 +316,8 @@ class Extractor:
                 entry[0] = max(entry[0], npos)
                 for kw in call.keywords:
                     entry[1].add(kw.arg if kw.arg else "**")
+        for entry in calls.values():  # sorted: the same facts pickle to the same bytes
+            entry[1] = sorted(entry[1])
         self._external_applies(self.tree.body)
         for stmt in self.tree.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -73,7 +73,7 @@ class Index:
             for callee, (npos, kws) in f.calls.items():
                 e = self.calls.setdefault(callee.rsplit(".", 1)[-1], [0, set()])
                 e[0] = max(e[0], npos)
-                e[1] |= kws
+                e[1].update(kws)
         self._mro_cache: dict[int, list[ClassFacts]] = {}
         self._tm_cache: dict[tuple, bool] = {}  # type_matches is pure once the index is built
         self.instantiated: set[int] = set()

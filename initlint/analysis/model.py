@@ -102,6 +102,25 @@ class Graph:
     residual_adds: list[tuple[int, list[int], list[int]]] = field(default_factory=list)
 
 
+class _SortedSets:
+    """Pickles with its set fields as sorted lists: the same facts give the same bytes in
+    every process (set order follows string hashing, which differs per process), so a digest
+    of the pickled facts says whether a file's facts changed (the project-join memo)."""
+
+    _SET_FIELDS: tuple[str, ...] = ()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for name in self._SET_FIELDS:
+            state[name] = sorted(state[name], key=repr)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for name in self._SET_FIELDS:
+            self.__dict__[name] = set(state[name])
+
+
 @dataclass
 class FunctionFacts:
     name: str
@@ -115,7 +134,9 @@ class FunctionFacts:
 
 
 @dataclass
-class ClassFacts:
+class ClassFacts(_SortedSets):
+    _SET_FIELDS = ("touched", "self_refs")
+
     name: str
     qualname: str
     module: str
@@ -140,7 +161,9 @@ class ClassFacts:
 
 
 @dataclass
-class FileFacts:
+class FileFacts(_SortedSets):
+    _SET_FIELDS = ("refs",)
+
     path: str
     module: str
     classes: list[ClassFacts] = field(default_factory=list)
@@ -150,5 +173,5 @@ class FileFacts:
     error: tuple | None = None  # (row, col, message) when the file could not be parsed
     # `model = Net(); model.apply(init_fn)` outside any class: (class name, InitOp "apply")
     external_applies: list = field(default_factory=list)
-    # callee (resolved name) -> [max positional args, keyword names ("**" for **kwargs)]
+    # callee (resolved name) -> [max positional args, sorted keyword names ("**" for **kwargs)]
     calls: dict = field(default_factory=dict)
