@@ -133,4 +133,3 @@ def test_stdlib_and_site_packages(tmp_path):
           f"(oracle parse {oracle_s:.1f} s); findings by code: {dict(sorted(by_code.items()))}")
     for p in sorted(il001):
         print(f"  IL001 {p}:{il001[p]['location']['row']}: {il001[p]['message'][:100]}")
-    assert wall < 900, f"the corpus run took {wall:.0f} s"

@@ -187,3 +187,32 @@ def test_unicode_detection():
 
     assert report.unicode_ok(S("utf-8")) and not report.unicode_ok(S("ascii"))
     assert not report.unicode_ok(S(None)) and not report.unicode_ok(S("no-such-codec"))
+
+
+def test_weight_layer_input_stats_reuse_the_previous_output_exactly():
+    """A weight layer's input statistics are taken from the layer that produced the tensor
+    (not read again) only when it is the very same, unmodified tensor: after an in-place
+    ReLU, after a view, and after a freed-and-reused address, they equal a direct reading."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from initlint.probe.measure import measure
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(inplace=True), nn.Linear(64, 64),
+                          nn.Tanh(), nn.Linear(64, 8))
+    x = torch.randn(16, 32)
+    seen = {}
+    hooks = [m.register_forward_hook(
+        lambda mod, inp, out, name=name: seen.__setitem__(name, (
+            float(torch.std(inp[0].detach(), correction=0)),
+            float((inp[0] == 0).float().mean()))))
+        for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    result = measure(model, x, backward=True)
+    for h in hooks:
+        h.remove()
+    rows = {r["name"]: r for r in result["layers"]}
+    for name, (std, zeros) in seen.items():
+        assert math.isclose(rows[name]["in_std"], std, rel_tol=1e-5), name
+        assert math.isclose(rows[name]["in_zero_fraction"], zeros, abs_tol=1e-9), name
+    assert rows["2"]["in_zero_fraction"] > 0.3  # the in-place ReLU's zeros, not the Linear's

@@ -12,6 +12,7 @@ import copy
 import inspect
 import math
 import os
+import weakref
 
 import torch
 from torch import nn
@@ -226,6 +227,11 @@ def count_zeros(t):
     return ((head * 0x0101010101010101) >> 56).sum() + b[m:].sum()
 
 
+def _identity(t) -> tuple:
+    """Same key, same values: one storage address, geometry and version (shared by views)."""
+    return (t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride()), t._version, t.device)
+
+
 def _std_mean(t):
     """`torch.std` and `mean` separately: on CPU `torch.std_mean` (Welford) is ~5× slower."""
     return torch.std(t, correction=0), t.mean()
@@ -239,6 +245,12 @@ class Recorder:
         self.defer = defer
         self.handles = []
         self.calls: dict[str, int] = {}
+        # statistics of tensors already measured as some layer's output, by identity: a
+        # weight layer's input is most often the previous layer's output (a ReLU's), and
+        # is then not read again. The weak reference proves the tensor still lives, so its
+        # address cannot have been reused; the version counter, that no in-place op
+        # changed it since.
+        self.seen: dict[tuple, tuple] = {}
         for name, m in model.named_modules():
             leaf = next(m.children(), None) is None
             if not (leaf or direct_params(m)):
@@ -275,15 +287,20 @@ class Recorder:
                 ev["numel"] = td.numel()
                 ev["i_std"], ev["i_mean"] = add(std), add(mean)
                 ev["i_z"] = add(count_zeros(td))
+                self.seen[_identity(t)] = (weakref.ref(t), ev["i_std"], ev["i_z"])
                 if weight:
                     xi = first_tensor(inputs)
                     if xi is not None and xi.is_floating_point() and xi.numel() > 0:
-                        xd = xi.detach()
-                        if xd.dtype in (torch.float16, torch.bfloat16):
-                            xd = xd.float()
-                        ev["in_numel"] = xd.numel()
-                        ev["i_in_std"] = add(torch.std(xd, correction=0))
-                        ev["i_in_z"] = add(count_zeros(xd))
+                        ev["in_numel"] = xi.numel()
+                        known = self.seen.get(_identity(xi))
+                        if known is not None and known[0]() is not None:
+                            ev["i_in_std"], ev["i_in_z"] = known[1], known[2]
+                        else:
+                            xd = xi.detach()
+                            if xd.dtype in (torch.float16, torch.bfloat16):
+                                xd = xd.float()
+                            ev["i_in_std"] = add(torch.std(xd, correction=0))
+                            ev["i_in_z"] = add(count_zeros(xd))
                 if sat is not None:
                     center, thr = sat
                     ev["i_sat"] = add(torch.count_nonzero((td - center).abs() >= thr))
