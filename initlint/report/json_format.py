@@ -6,7 +6,11 @@ import json
 
 
 def render(findings, report=None) -> str:
-    data = [f.to_json() for f in findings]
+    return dumps([f.to_json() for f in findings])
+
+
+def dumps(data) -> str:
+    """Indented JSON, UTF-8 where it can be, escaped where it cannot (the JSON formats)."""
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if not _encodable(text):  # a file name that is not UTF-8: escape, stay valid UTF-8
         text = json.dumps(data, indent=2, ensure_ascii=True) + "\n"

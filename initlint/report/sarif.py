@@ -12,7 +12,6 @@ left out because the edits address the joined cell source, not the .ipynb JSON t
 
 from __future__ import annotations
 
-import json
 import os
 from urllib.parse import quote
 from urllib.request import pathname2url
@@ -188,16 +187,6 @@ def build(findings: list[Finding], report=None) -> dict:
 
 
 def render(findings: list[Finding], report=None) -> str:
-    data = build(findings, report)
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    if not _encodable(text):  # a file name that is not UTF-8: escape, stay valid UTF-8
-        text = json.dumps(data, indent=2, ensure_ascii=True) + "\n"
-    return text
+    from initlint.report.json_format import dumps
 
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return dumps(build(findings, report))
