@@ -223,13 +223,7 @@ class Replayer:
                 if not idx.type_matches(flt.types, kind, sub):
                     continue
                 for inst in members:
-                    key = (inst.full + ("." + op.path if op.path else ""), op.param)
-                    w = rp.weights.get(key)
-                    if w is None and op.path:
-                        continue
-                    matched = True
-                    if w is not None:
-                        w.writes.append((op, c))
+                    matched = _write_inst(rp, inst, op, c) or matched
             insts = ()
         else:
             insts = self._sub_instances(rp, base)
@@ -247,13 +241,7 @@ class Replayer:
                 continue
             if not res:
                 continue
-            key = (inst.full + ("." + op.path if op.path else ""), op.param)
-            w = rp.weights.get(key)
-            if w is None and op.path:
-                continue
-            matched = True
-            if w is not None:
-                w.writes.append((op, c))
+            matched = _write_inst(rp, inst, op, c) or matched
         # the class itself can be selected by `isinstance(m, ThisClass)` (apply visits the root)
         if flt.types is not None and flt.scope in ("modules", "apply", "named_modules") and not flt.subpath:
             owner_cls = self_cls or c
@@ -264,3 +252,14 @@ class Replayer:
                     matched = True
                     w.writes.append((op, c))
         rp.filter_uses.append(FilterUse(op, c, matched, decidable))
+
+
+def _write_inst(rp: Replay, inst: Instance, op: InitOp, c: ClassFacts) -> bool:
+    """Record `op` (run by class `c`) as a write to the weight it selects in `inst`: the
+    instance's own parameter, or the one at `op.path` under it. Whether the filter matched
+    something: a selected instance without that sub-path matches nothing."""
+    w = rp.weights.get((inst.full + ("." + op.path if op.path else ""), op.param))
+    if w is None:
+        return not op.path
+    w.writes.append((op, c))
+    return True
