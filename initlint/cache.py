@@ -140,6 +140,7 @@ class Cache:
         self.dirty = False
         self.hits = 0
         self.misses = 0
+        self._memo_data: dict | None = None
         self._load()
 
     @classmethod
@@ -229,12 +230,15 @@ class Cache:
         return os.path.join(self.pack_dir, f"{self.fingerprint}.memo.pickle")
 
     def _memo(self) -> dict:
-        try:
-            with open(self.memo_path, "rb") as fh:
-                data = pickle.load(fh)
-        except Exception:
-            return {}
-        return data if isinstance(data, dict) else {}
+        """The memo file, read once per run (the join and the fixes both look in it)."""
+        if self._memo_data is None:
+            try:
+                with open(self.memo_path, "rb") as fh:
+                    data = pickle.load(fh)
+            except Exception:
+                data = {}
+            self._memo_data = data if isinstance(data, dict) else {}
+        return self._memo_data
 
     def memo_get(self, key: str) -> bytes | None:
         return self._memo().get(key)

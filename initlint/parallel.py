@@ -262,9 +262,9 @@ class Analyzer:
         self.use_cache = use_cache
         self.cache = None
         self._cache_opened = False
-        # id(result) -> (result, memo key part): what the join memo needs per file
+        # id(result) -> (result, join memo key part, content hash of the file's bytes): what
+        # the join memo and the fixes memo need per file
         self._keys: dict[int, tuple] = {}
-        self._content: dict[int, str] = {}  # id(result) -> content hash of the file's bytes
         self._join_key: str | None = None  # the memo key of the last join
 
     # -------------------------------------------------------------- per file
@@ -305,8 +305,8 @@ class Analyzer:
                     if isinstance(res, FileResult):
                         res.display = t.display
                         results[i] = res
-                        self._keys[id(res)] = (res, (module, _join_digest(entry.blob, entry.facts)))
-                        self._content[id(res)] = entry.digest
+                        self._keys[id(res)] = (res, (module, _join_digest(entry.blob, entry.facts)),
+                                               entry.digest)
                         continue
                 todo.append((i, t.path, t.display, data, st))
                 sizes.append(st.size if st is not None else 0)
@@ -318,13 +318,12 @@ class Analyzer:
         want_hash = cache is not None
 
         def sink(i: int, blob: bytes, facts: bytes, st, digest) -> None:
-            # unpickled now, while the workers still run: a fresh file means the join runs
+            # unpickled now, while the workers still run: fresh files mostly mean the join runs
             res = pickle.loads(blob)
             res.facts = pickle.loads(facts)
             results[i] = res
             if digest is not None:
-                self._keys[id(res)] = (res, (modules[i], _join_digest(blob, facts)))
-                self._content[id(res)] = digest
+                self._keys[id(res)] = (res, (modules[i], _join_digest(blob, facts)), digest)
                 if res.internal_error is None:
                     cache.store(targets[i].path, st, digest, modules[i], blob, facts)
 
@@ -337,8 +336,7 @@ class Analyzer:
             results[i] = res
             if digest is not None:
                 blob, facts = _split(res)
-                self._keys[id(res)] = (res, (modules[i], _join_digest(blob, facts)))
-                self._content[id(res)] = digest
+                self._keys[id(res)] = (res, (modules[i], _join_digest(blob, facts)), digest)
                 if res.internal_error is None:
                     cache.store(path, st, digest, modules[i], blob, facts)
         if cache is not None:
@@ -404,7 +402,8 @@ class Analyzer:
         digests = []
         for f in findings:
             r = by_display.get(f.filename)
-            digests.append(self._content.get(id(r)) if r is not None else None)
+            known = self._keys.get(id(r))
+            digests.append(known[2] if known is not None and known[0] is r else None)
         if key is None or stdin is not None or self.cache is None or None in digests:
             return fixer.attach_fixes(findings, report, stdin=stdin)
         h = hashlib.blake2b(b"fixes\0" + key.encode(), digest_size=20)
