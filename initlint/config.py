@@ -22,7 +22,7 @@ CONFIG_FILES = ("initlint.toml", ".initlint.toml", "pyproject.toml")
 KNOWN_KEYS = {"select", "extend-select", "ignore", "per-file-ignores", "exclude",
               "extend-exclude", "relu-like", "min-chain", "probe", "show-info"}
 PROBE_KEYS = {"targets", "threshold", "timeout", "device", "input-shape", "batch-size",
-              "path", "memory-mb"}
+              "path", "memory-mb", "inputs", "loss"}
 
 
 class ConfigError(Exception):

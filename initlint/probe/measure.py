@@ -107,8 +107,26 @@ def main_weight(m: nn.Module):
     return params[0]
 
 
+def is_matrix(p) -> bool:
+    """A weight with at least two dimensions larger than 1 (a per-channel scale of shape
+    (C, 1, 1) or a (1, 1, D) token is not one)."""
+    return sum(1 for s in p.shape if s > 1) >= 2
+
+
 def is_weight_layer(m: nn.Module) -> bool:
-    return any(p.dim() >= 2 for _, p in direct_params(m))
+    """A module that multiplies its input by a weight matrix of its own: a leaf module with a
+    matrix parameter, or a torch.nn module with one (nn.MultiheadAttention). A container of
+    the user's with parameters of its own (a ViT's `pos_embed`, a block's layer scale) is
+    not: its output is whatever its children compute."""
+    if not any(is_matrix(p) for _, p in direct_params(m)):
+        return False
+    leaf = next(m.children(), None) is None
+    return leaf or (type(m).__module__ or "").startswith("torch.nn")
+
+
+def is_norm(m: nn.Module) -> bool:
+    name = type(m).__name__
+    return isinstance(m, NORM_TYPES) or ("Norm" in name and not is_weight_layer(m))
 
 
 def fan_in_of(p) -> int | None:
@@ -175,14 +193,100 @@ def first_layer(model: nn.Module):
     return (candidates[0][0], candidates[0][1]) if candidates else (None, None)
 
 
-def build_input(model: nn.Module, shape, batch: int, device):
-    """The random input batch and how it was chosen."""
-    name, m = first_layer(model)
+def _forward_params(model: nn.Module) -> tuple[set[str], bool]:
+    """The names `model.forward` takes, and whether it takes **kwargs."""
+    try:
+        sig = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return set(), True
+    names = {n for n, p in sig.parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return names, any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+
+
+def _declared_image(model: nn.Module):
+    """(channels, height, width, where) from what the model says about its input: timm's
+    `pretrained_cfg`/`default_cfg` input_size, an `image_size`/`img_size` attribute (torchvision
+    ViT, timm), a Hugging Face `config.image_size`; None if it says nothing."""
+    for attr in ("pretrained_cfg", "default_cfg"):
+        cfg = getattr(model, attr, None)
+        size = cfg.get("input_size") if isinstance(cfg, dict) else None
+        if isinstance(size, (tuple, list)) and len(size) == 3:
+            return int(size[0]), int(size[1]), int(size[2]), f"`{attr}['input_size']`"
+    conf = getattr(model, "config", None)
+    for owner, where in ((model, "model."), (conf, "config.")):
+        if owner is None:
+            continue
+        for attr in ("image_size", "img_size"):
+            v = getattr(owner, attr, None)
+            if isinstance(v, int) and v > 0:
+                h = w = v
+            elif isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(i, int) for i in v):
+                h, w = v
+            else:
+                continue
+            c = getattr(owner, "num_channels", None) or getattr(owner, "in_chans", None)
+            if not isinstance(c, int):
+                name, m = first_layer(model)
+                c = getattr(m, "in_channels", 3) if m is not None else 3
+            return int(c), int(h), int(w), f"`{where}{attr}`"
+    return None
+
+
+def _declared_tokens(model: nn.Module):
+    """(vocab size, sequence length, where) from a Hugging Face style `config.vocab_size`."""
+    conf = getattr(model, "config", None)
+    vocab = getattr(conf, "vocab_size", None) if conf is not None else None
+    if not isinstance(vocab, int) or vocab < 1:
+        return None
+    longest = None
+    for attr in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
+        v = getattr(conf, attr, None)
+        if isinstance(v, int) and v > 0:
+            longest = v
+            break
+    return vocab, min(16, longest or 16), "`config.vocab_size`"
+
+
+BIG_IMAGE = 128  # a declared image side from which the default batch is capped
+BIG_IMAGE_BATCH = 8
+
+
+def build_input(model: nn.Module, shape, batch: int, device, batch_given: bool = False):
+    """The random input batch and how it was chosen: (Batch, info)."""
     dtype = torch.float32
     for p in model.parameters():
         if p.is_floating_point():
             dtype = p.dtype
             break
+    names, var_kw = _forward_params(model)
+    if not shape:
+        tok = _declared_tokens(model)
+        if tok is not None and ("input_ids" in names or var_kw):
+            vocab, length, where = tok
+            ids = torch.randint(0, vocab, (batch, length), device=device)
+            kwargs = {"input_ids": ids}
+            note = f"random token ids below {vocab} ({where}), {length} per sample"
+            if "attention_mask" in names:
+                mask = torch.ones(batch, length, dtype=torch.long, device=device)
+                mask[batch // 2:, length - length // 4:] = 0  # half the samples padded
+                kwargs["attention_mask"] = mask
+                note += ", an attention mask with padding on half the samples"
+            return Batch((), kwargs), {"input_shape": [batch, length], "input_kind": "tokens",
+                                       "input_note": note, "input_dtype": "int64"}
+        img = _declared_image(model)
+        if img is not None:
+            c, h, w, where = img
+            if max(h, w) >= BIG_IMAGE and not batch_given and batch > BIG_IMAGE_BATCH:
+                batch = BIG_IMAGE_BATCH
+                where += f"; batch {batch} for an image this size (--batch-size to change)"
+            x = torch.randn([batch, c, h, w], device=device, dtype=dtype)
+            kw = "pixel_values" if "pixel_values" in names and "x" not in names else None
+            b = Batch((), {kw: x}) if kw else Batch((x,))
+            return b, {"input_shape": [batch, c, h, w], "input_kind": "float",
+                       "input_note": f"declared by the model ({where})",
+                       "input_dtype": str(x.dtype).replace("torch.", "")}
+    name, m = first_layer(model)
     if shape:
         kind, high, note = "float", None, "given with --input-shape"
         if m is not None and isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
@@ -192,14 +296,15 @@ def build_input(model: nn.Module, shape, batch: int, device):
         if m is None:
             raise ProbeError("input", "cannot infer the input shape: the model has no "
                              "parameters to infer it from",
-                             "pass --input-shape, e.g. --input-shape 64,3,32,32")
+                             "pass --input-shape, e.g. --input-shape 64,3,32,32, or --inputs "
+                             "module:make_batch")
         desc = _describe(name or "(root)", m, batch)
         if desc is None:
             raise ProbeError("input", f"cannot infer the input shape: the first layer "
                              f"`{name or '(root)'}` is of type {type(m).__name__}, whose "
                              f"input shape the probe does not know",
                              "pass --input-shape with the batch size first, e.g. "
-                             f"--input-shape {batch},3,224,224")
+                             f"--input-shape {batch},3,224,224, or --inputs module:make_batch")
         shape, kind, high, note = desc
         note = "inferred from " + note
     shape = [int(s) for s in shape]
@@ -207,8 +312,60 @@ def build_input(model: nn.Module, shape, batch: int, device):
         x = torch.randint(0, max(int(high), 1), shape, device=device)
     else:
         x = torch.randn(shape, device=device, dtype=dtype)
-    return x, {"input_shape": shape, "input_kind": kind, "input_note": note,
-               "input_dtype": str(x.dtype).replace("torch.", "")}
+    return Batch((x,)), {"input_shape": shape, "input_kind": kind, "input_note": note,
+                         "input_dtype": str(x.dtype).replace("torch.", "")}
+
+
+def to_device(obj, device, dtype=None, depth: int = 0):
+    if isinstance(obj, torch.Tensor):
+        t = obj.to(device)
+        if dtype is not None and t.is_floating_point() and t.dtype != dtype:
+            t = t.to(dtype)
+        return t
+    if depth > 4:
+        return obj
+    if isinstance(obj, tuple):
+        return tuple(to_device(v, device, dtype, depth + 1) for v in obj)
+    if isinstance(obj, list):
+        return [to_device(v, device, dtype, depth + 1) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_device(v, device, dtype, depth + 1) for k, v in obj.items()}
+    return obj
+
+
+def batch_from(value, model: nn.Module, device, where: str) -> tuple[Batch, dict]:
+    """What a `--inputs` function returned, as the call: a tensor is model(x); a tuple or list
+    model(*args); an (args, kwargs) pair model(*args, **kwargs); a dict model(**d) when its keys
+    are forward's parameters, else model(d)."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    value = to_device(value, device, dtype)
+    names, var_kw = _forward_params(model)
+    if isinstance(value, torch.Tensor):
+        b, how = Batch((value,)), "model(x)"
+    elif (isinstance(value, (tuple, list)) and len(value) == 2 and
+          isinstance(value[0], (tuple, list)) and isinstance(value[1], dict)):
+        b, how = Batch(value[0], value[1]), "model(*args, **kwargs)"
+    elif isinstance(value, dict):
+        if value and all(isinstance(k, str) for k in value) and (
+                var_kw or set(value) <= names) and not (len(names) == 1 and set(value) - names):
+            b, how = Batch((), value), f"model({', '.join(f'{k}=...' for k in value)})"
+        else:
+            b, how = Batch((value,)), "model(batch) with a dict"
+    elif isinstance(value, (tuple, list)):
+        b, how = Batch(value), f"model(*batch) with {len(value)} arguments"
+    else:
+        raise ProbeError("input", f"{where} returned a {type(value).__name__}, not a tensor, "
+                         "tuple, list or dict",
+                         "return the batch the model is called with: a tensor, a tuple of "
+                         "arguments, a dict of keyword arguments, or (args, kwargs)")
+    ts = b.tensors()
+    if not ts:
+        raise ProbeError("input", f"{where} returned no tensor", "return the model's inputs")
+    first = ts[0]
+    return b, {"input_shape": list(first.shape), "input_kind": (
+        "float" if first.is_floating_point() else "tokens"),
+        "input_note": f"from {where}: {how}, {len(ts)} tensor{'s' if len(ts) != 1 else ''}",
+        "input_dtype": str(first.dtype).replace("torch.", "")}
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -240,11 +397,13 @@ def _std_mean(t):
 class Recorder:
     """Forward hooks on every leaf module (and every module with parameters of its own)."""
 
-    def __init__(self, model: nn.Module, defer: Deferred):
+    def __init__(self, model: nn.Module, defer: Deferred, tracer=None, batch: int = 0):
         self.events: list[dict] = []
         self.defer = defer
         self.handles = []
         self.calls: dict[str, int] = {}
+        self.tracer = tracer
+        self.batch = batch
         # statistics of tensors already measured as some layer's output, by identity: a
         # weight layer's input is most often the previous layer's output (a ReLU's), and
         # is then not read again. The weak reference proves the tensor still lives, so its
@@ -262,54 +421,126 @@ class Recorder:
             h.remove()
         self.handles = []
 
+    def _in_stats(self, ev, inputs, add):
+        xi = first_tensor(inputs)
+        if xi is None or not xi.is_floating_point() or xi.numel() == 0:
+            return
+        ev["in_numel"] = xi.numel()
+        known = self.seen.get(_identity(xi))
+        if known is not None and known[0]() is not None:
+            ev["i_in_std"], ev["i_in_z"] = known[1], known[2]
+        else:
+            xd = xi.detach()
+            if xd.dtype in (torch.float16, torch.bfloat16):
+                xd = xd.float()
+            ev["i_in_std"] = add(torch.std(xd, correction=0))
+            ev["i_in_z"] = add(count_zeros(xd))
+
     def _make(self, name: str, m: nn.Module):
         tname = type(m).__name__
         weight = is_weight_layer(m)
+        norm = is_norm(m)
         sat = SATURATING.get(tname)
         if tname == "Hardtanh" and sat is not None:
             sat = (0.0, float(getattr(m, "max_val", 1.0)) * 0.999)
         relu = tname in RELU_FAMILY
         add = self.defer.add
+        tracer = self.tracer
 
         def hook(mod, inputs, output):
             call = self.calls.get(name, 0) + 1
             self.calls[name] = call
-            ev = {"name": name, "type": tname, "call": call, "weight": weight, "relu": relu}
+            ev = {"name": name, "type": tname, "call": call, "weight": weight, "relu": relu,
+                  "norm": norm}
             self.events.append(ev)
             t = first_tensor(output)
             if t is None or not t.is_floating_point() or t.numel() == 0:
                 return
-            with torch.no_grad():
-                td = t.detach()
-                if td.dtype in (torch.float16, torch.bfloat16):
-                    td = td.float()
-                std, mean = _std_mean(td)
-                ev["numel"] = td.numel()
-                ev["i_std"], ev["i_mean"] = add(std), add(mean)
-                ev["i_z"] = add(count_zeros(td))
-                self.seen[_identity(t)] = (weakref.ref(t), ev["i_std"], ev["i_z"])
-                if weight:
-                    xi = first_tensor(inputs)
-                    if xi is not None and xi.is_floating_point() and xi.numel() > 0:
-                        ev["in_numel"] = xi.numel()
-                        known = self.seen.get(_identity(xi))
-                        if known is not None and known[0]() is not None:
-                            ev["i_in_std"], ev["i_in_z"] = known[1], known[2]
-                        else:
-                            xd = xi.detach()
-                            if xd.dtype in (torch.float16, torch.bfloat16):
-                                xd = xd.float()
-                            ev["i_in_std"] = add(torch.std(xd, correction=0))
-                            ev["i_in_z"] = add(count_zeros(xd))
-                if sat is not None:
-                    center, thr = sat
-                    ev["i_sat"] = add(torch.count_nonzero((td - center).abs() >= thr))
+            if tracer is not None:
+                ev["node"] = tracer.node_of(t)
+                tracer.paused += 1
+            try:
+                with torch.no_grad():
+                    td = t.detach()
+                    if td.dtype in (torch.float16, torch.bfloat16):
+                        td = td.float()
+                    std, mean = _std_mean(td)
+                    ev["numel"] = td.numel()
+                    ev["i_std"], ev["i_mean"] = add(std), add(mean)
+                    ev["i_z"] = add(count_zeros(td))
+                    self.seen[_identity(t)] = (weakref.ref(t), ev["i_std"], ev["i_z"])
+                    if weight or norm:
+                        self._in_stats(ev, inputs, add)
+                    if weight and td.dim() >= 2 and td.shape[0] == self.batch > 1:
+                        ev["i_spread"] = add(_spread(td))
+                    if sat is not None:
+                        center, thr = sat
+                        ev["i_sat"] = add(torch.count_nonzero((td - center).abs() >= thr))
+            finally:
+                if tracer is not None:
+                    tracer.paused -= 1
         return hook
 
 
+def _spread(td):
+    """How much the first (up to) 4 samples of a batch differ, as a std: ≈ the per-element
+    std when the output depends on the input, 0 when every sample gives the same output."""
+    head = td[:4].reshape(min(4, td.shape[0]), -1)
+    return head.std(dim=0, correction=1).pow(2).mean().sqrt()
+
+
+class Batch:
+    """What the model is called with: model(*args, **kwargs)."""
+
+    def __init__(self, args=(), kwargs=None):
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs or {})
+
+    def tensors(self):
+        out = []
+
+        def walk(o, depth=0):
+            if isinstance(o, torch.Tensor):
+                out.append(o)
+            elif depth < 4 and isinstance(o, (list, tuple)):
+                for v in o:
+                    walk(v, depth + 1)
+            elif depth < 4 and isinstance(o, dict):
+                for v in o.values():
+                    walk(v, depth + 1)
+        walk(list(self.args))
+        walk(self.kwargs)
+        return out
+
+    def size(self) -> int:
+        for t in self.tensors():
+            if t.dim():
+                return int(t.shape[0])
+        return 1
+
+
+def _as_batch(x) -> Batch:
+    return x if isinstance(x, Batch) else Batch((x,))
+
+
+def cotangent(t, seed: int):
+    """A fixed, seeded N(0, 1) direction for the backward pass, divided by the output's RMS
+    (so a huge output keeps finite gradients): every layer gets a real gradient, also behind a
+    normalization or a zero-initialized head, where a loss of the output's own scale is flat."""
+    gen = torch.Generator(device=t.device)
+    gen.manual_seed(int(seed) % (2 ** 63))
+    g = torch.randn(t.shape, generator=gen, device=t.device, dtype=torch.float32)
+    with torch.no_grad():
+        rms = t.detach().float().pow(2).mean().sqrt()
+    r = float(rms)
+    if math.isfinite(r) and r > 0:
+        g = g / r
+    return g.to(t.dtype)
+
+
 def _loss(out):
-    """Scale-free scalar loss: mean(y²) / mean(y²).detach(); its gradient has the same
-    direction as mean(y²)'s and stays finite for huge outputs (computed in float64)."""
+    """The scale-free loss of probe v1 (mean(y²)/mean(y²).detach()); kept for the benchmark's
+    bare forward+backward reference."""
     o = out.double()
     denom = o.detach().pow(2).mean()
     if bool(torch.isfinite(denom)) and float(denom) > 0:
@@ -317,8 +548,26 @@ def _loss(out):
     return o.pow(2).mean()
 
 
-def measure(model: nn.Module, x, *, backward: bool = True) -> dict:
-    """One forward (+ backward) in train mode with hooks; returns plain-Python statistics."""
+def input_states(batch: Batch) -> dict:
+    """The probe's input, as moments for the prediction: (E[x²], E[x]) per float tensor."""
+    out = {}
+    for k, t in enumerate(batch.tensors()):
+        if t.is_floating_point() and t.numel():
+            with torch.no_grad():
+                td = t.detach().float()
+                out[k] = (float(td.pow(2).mean()), float(td.mean()))
+    return out
+
+
+def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static=None,
+            predict: bool = True, loss_fn=None) -> dict:
+    """One forward (+ backward) in train mode with hooks; returns plain-Python statistics.
+    `x`: a tensor or a `Batch`. `static`: param name -> (E[w²], E[w], init text) from the
+    static analysis, for the prediction."""
+    from initlint.probe import predict as P
+    from initlint.probe.trace import Tracer
+
+    batch = _as_batch(x)
     defer = Deferred()
     params = list(model.named_parameters())
     # a re-init inside forward changes the sum (compared exactly: the same reduction over the
@@ -327,10 +576,22 @@ def measure(model: nn.Module, x, *, backward: bool = True) -> dict:
     for _, p in params:
         p.grad = None
     model.train()
-    rec = Recorder(model, defer)
+    tracer = Tracer(model) if predict else None
+    inputs = batch.tensors()
+    in_moments = input_states(batch) if predict else {}
+    if tracer is not None:
+        for k, t in enumerate(inputs):
+            if k in in_moments:
+                q, m = in_moments[k]
+                tracer.add_source(t, P.State(q, m * m, m))
+    rec = Recorder(model, defer, tracer, batch.size())
     warnings: list[str] = []
     try:
-        out = model(x)
+        if tracer is not None:
+            with tracer:
+                out = model(*batch.args, **batch.kwargs)
+        else:
+            out = model(*batch.args, **batch.kwargs)
     finally:
         rec.remove()
     t = first_tensor(out)
@@ -350,11 +611,24 @@ def measure(model: nn.Module, x, *, backward: bool = True) -> dict:
                     flat = td.reshape(td.shape[0], -1)
                     output["i_batch_std"] = defer.add(flat.std(dim=0, correction=0).max())
                     output["i_abs_max"] = defer.add(flat.abs().max())
-            if backward and t.requires_grad:
-                loss = _loss(t)
-                loss_i = defer.add(loss.detach())
-                loss.backward()
+            if backward and loss_fn is not None:
+                loss = loss_fn(out)
+                if not (isinstance(loss, torch.Tensor) and loss.numel() == 1):
+                    raise ProbeError("loss", "the --loss function must return a scalar tensor, "
+                                     f"got {type(loss).__name__}",
+                                     "return e.g. out.logits.pow(2).mean()")
+                loss_i = defer.add(loss.detach().float().reshape(()))
+                if loss.requires_grad:
+                    loss.backward()
+                else:
+                    warnings.append("the loss does not require grad: gradients not measured")
                 del loss
+            elif backward and t.requires_grad:
+                g = cotangent(t, seed)
+                with torch.no_grad():
+                    loss_i = defer.add((t.detach().float() * g.float()).sum())
+                t.backward(g)
+                del g
             elif backward:
                 warnings.append("the model output does not require grad: gradients not measured")
         else:
@@ -371,7 +645,8 @@ def measure(model: nn.Module, x, *, backward: bool = True) -> dict:
             st: dict = {"name": pname, "module": owner_name, "local": local,
                         "module_type": type(owner).__name__ if owner is not None else None,
                         "shape": list(d.shape), "numel": d.numel(), "fan_in": fan_in_of(d),
-                        "b_sum": b_sum, "version_changed": p._version != b_version}
+                        "b_sum": b_sum, "version_changed": p._version != b_version,
+                        "matrix": is_matrix(d)}
             if d.numel() == 0:
                 pstats.append(st)
                 continue
@@ -395,7 +670,46 @@ def measure(model: nn.Module, x, *, backward: bool = True) -> dict:
                 st["i_grad_std"] = defer.add(torch.std(gd, correction=0))
             pstats.append(st)
     values = defer.resolve()
-    return _finish(rec.events, pstats, output, values, loss_i, warnings)
+    data = _finish(rec.events, pstats, output, values, loss_i, warnings)
+    if tracer is not None:
+        _add_prediction(data, rec.events, tracer, model, static or {})
+    return data
+
+
+def _add_prediction(data: dict, events: list, tracer, model, static: dict) -> None:
+    """Predicted output std per layer row (`predicted`, `predicted_from`), from the init
+    moments of the parameters (static where the analysis resolves the init)."""
+    from initlint.probe import predict as P
+
+    pm, src, shapes = {}, {}, {}
+    for row in data["params"]:
+        if "std" not in row:
+            continue
+        shapes[row["name"]] = row["shape"]
+        hit = static.get(row["name"])
+        if hit is not None:
+            pm[row["name"]] = (hit[0], hit[1])
+            src[row["name"]] = "static"
+        else:
+            pm[row["name"]] = (row["std"] ** 2 + row["mean"] ** 2, row["mean"])
+            src[row["name"]] = "model"
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            if b.is_floating_point() and b.numel():
+                bd = b.detach().float()
+                pm.setdefault(name, (float(bd.pow(2).mean()), float(bd.mean())))
+                shapes.setdefault(name, list(b.shape))
+    try:
+        preds = P.predict(tracer, [ev.get("node") for ev in events], tracer.sources, pm,
+                          shapes)
+    except Exception as exc:  # a gap in the prediction must not cost the measurement
+        data["warnings"].append(f"no prediction: {type(exc).__name__}: {exc}")
+        return
+    for row, pred in zip(data["layers"], preds):
+        row["predicted"] = pred if pred is None or math.isfinite(pred) else None
+        if row["weight"] and row.get("param"):
+            row["predicted_from"] = src.get(row["param"])
+    data["static_inits"] = {k: v[2] for k, v in static.items()}
 
 
 def _val(values, i):
@@ -406,8 +720,9 @@ def _finish(events, pstats, output, values, loss_i, warnings) -> dict:
     layers = []
     for ev in events:
         row = {"name": ev["name"], "type": ev["type"], "call": ev["call"], "weight": ev["weight"],
-               "relu": ev["relu"], "out_mean": None, "out_std": None, "zero_fraction": None,
-               "in_std": None, "in_zero_fraction": None, "saturated_fraction": None}
+               "relu": ev["relu"], "norm": ev.get("norm", False), "out_mean": None,
+               "out_std": None, "zero_fraction": None, "in_std": None, "in_zero_fraction": None,
+               "saturated_fraction": None, "spread": None}
         if "i_std" in ev:
             n = ev["numel"]
             row["out_std"] = values[ev["i_std"]]
@@ -418,11 +733,14 @@ def _finish(events, pstats, output, values, loss_i, warnings) -> dict:
                 row["in_zero_fraction"] = values[ev["i_in_z"]] / ev["in_numel"]
             if "i_sat" in ev:
                 row["saturated_fraction"] = values[ev["i_sat"]] / n
+            if "i_spread" in ev:
+                row["spread"] = values[ev["i_spread"]]
         layers.append(row)
     params = []
     for st in pstats:
         row = {"name": st["name"], "module": st["module"], "local": st["local"],
-               "module_type": st["module_type"], "shape": st["shape"], "fan_in": st["fan_in"]}
+               "module_type": st["module_type"], "shape": st["shape"], "fan_in": st["fan_in"],
+               "matrix": st["matrix"]}
         if "i_std" in st:
             std, mean = values[st["i_std"]], values[st["i_mean"]]
             row.update(std=std, mean=mean, finite=math.isfinite(std) and math.isfinite(mean),
@@ -466,11 +784,26 @@ def weight_layer_order(layers: list[dict]) -> list[str]:
     return seen
 
 
+def normalized_after(layers: list[dict]) -> set[str]:
+    """Weight layers whose output reaches a normalization before the next weight layer runs:
+    the norm cancels any scale of their weight (BERT's embeddings feed a LayerNorm)."""
+    out, pending = set(), None
+    for r in layers:
+        if r["weight"]:
+            pending = r["name"]
+        elif r.get("norm") and pending is not None:
+            out.add(pending)
+            pending = None
+    return out
+
+
 def lsuv(model: nn.Module, x, order: list[str], reseed, *, tol: float = 0.1,
-         max_iter: int = 10, status=None):
+         max_iter: int = 10, status=None, skip: set[str] | None = None):
     """LSUV-style scale factors (Mishkin & Matas 2016): for each weight layer in execution
     order, scale its weight until the layer's output variance is within `tol` of 1. Works on a
     deep copy; returns (per-layer rows, the rescaled copy)."""
+    batch = _as_batch(x)
+    skip = skip or set()
     m2 = copy.deepcopy(model)
     for p in m2.parameters():
         p.grad = None
@@ -485,6 +818,12 @@ def lsuv(model: nn.Module, x, order: list[str], reseed, *, tol: float = 0.1,
         if mw is None:
             continue
         local, w = mw
+        if name in skip:
+            rows.append({"name": name, "param": f"{name}.{local}" if name else local,
+                         "scale": 1.0, "std_before": None, "std_after": None, "iterations": 0,
+                         "converged": True, "note": "a normalization follows: it cancels any "
+                         "scale of this weight, left as is"})
+            continue
 
         def out_std(mod=mod):
             box: dict = {}
@@ -499,7 +838,7 @@ def lsuv(model: nn.Module, x, order: list[str], reseed, *, tol: float = 0.1,
             reseed()
             try:
                 with torch.no_grad():
-                    m2(x)
+                    m2(*batch.args, **batch.kwargs)
             except _Stop:
                 pass
             finally:
