@@ -471,6 +471,9 @@ class Recorder:
                     self.seen[_identity(t)] = (weakref.ref(t), ev["i_std"], ev["i_z"])
                     if weight or norm:
                         self._in_stats(ev, inputs, add)
+                    if norm and tracer is not None:
+                        xi = first_tensor(inputs)
+                        ev["in_node"] = tracer.node_of(xi) if xi is not None else None
                     if weight and td.dim() >= 2 and td.shape[0] == self.batch > 1:
                         ev["i_spread"] = add(_spread(td))
                     if sat is not None:
@@ -552,9 +555,10 @@ def input_states(batch: Batch) -> dict:
     """The probe's input, as moments for the prediction: (E[x²], E[x]) per float tensor."""
     out = {}
     for k, t in enumerate(batch.tensors()):
-        if t.is_floating_point() and t.numel():
+        if t.numel() and (t.is_floating_point() or t.dtype in (torch.int64, torch.int32,
+                                                                 torch.bool, torch.int8)):
             with torch.no_grad():
-                td = t.detach().float()
+                td = t.detach().float()  # integer ids and masks too (a mask is arithmetic)
                 out[k] = (float(td.pow(2).mean()), float(td.mean()))
     return out
 
@@ -676,6 +680,28 @@ def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static
     return data
 
 
+INIT_MISMATCH = 2.0  # built std vs the static analysis's std, beyond which it is reported
+
+
+def init_mismatches(params: list[dict], static: dict) -> list[dict]:
+    """Weights whose built std differs from what the static analysis reads for them by more
+    than 2×: the analysis misses an init (or a later rescale) there."""
+    out = []
+    for row in params:
+        hit = static.get(row["name"])
+        if hit is None or "std" not in row or not row.get("matrix"):
+            continue
+        want = math.sqrt(max(hit[0] - hit[1] ** 2, 0.0))
+        got = row["std"]
+        if not (math.isfinite(got) and math.isfinite(want)):
+            continue
+        lo, hi = min(want, got), max(want, got)
+        if hi > 0 and (lo == 0 or hi / lo > INIT_MISMATCH):
+            out.append({"param": row["name"], "static": hit[2], "static_std": want,
+                        "built_std": got})
+    return out
+
+
 def _add_prediction(data: dict, events: list, tracer, model, static: dict) -> None:
     """Predicted output std per layer row (`predicted`, `predicted_from`), from the init
     moments of the parameters (static where the analysis resolves the init)."""
@@ -705,11 +731,20 @@ def _add_prediction(data: dict, events: list, tracer, model, static: dict) -> No
     except Exception as exc:  # a gap in the prediction must not cost the measurement
         data["warnings"].append(f"no prediction: {type(exc).__name__}: {exc}")
         return
+    from initlint.probe.trace import residual_ends, residual_operands
+
+    ends = residual_ends(tracer.ops, [ev.get("node") for ev in events if ev["weight"]])
+    added = residual_operands(tracer.ops)
+    for row, ev in zip(data["layers"], events):
+        row["residual_end"] = bool(ev["weight"] and ev.get("node") in ends)
+        if ev.get("norm"):
+            row["stream"] = ev.get("in_node") in added
     for row, pred in zip(data["layers"], preds):
         row["predicted"] = pred if pred is None or math.isfinite(pred) else None
         if row["weight"] and row.get("param"):
             row["predicted_from"] = src.get(row["param"])
     data["static_inits"] = {k: v[2] for k, v in static.items()}
+    data["init_mismatch"] = init_mismatches(data["params"], static)
 
 
 def _val(values, i):

@@ -17,8 +17,8 @@ Rules (fan-in n, weight second moment v):
   attention          near-uniform weights over L keys: the values' fluctuation / L
   dropout            q' = q / (1 − p_drop) (the probe runs in train mode)
 
-The static side: `static_inits()` reads `initlint graph`'s JSON description of each class
-(the analysis's highest-level output), the one adapter to change if the analysis does.
+The static side: `static_inits()` reads the analysis's replay of each model class (the
+writes `initlint graph` shows), the one adapter to change if the analysis does.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ UNARY = {
     "relu", "relu6", "gelu", "silu", "tanh", "sigmoid", "hardswish", "hardsigmoid", "elu",
     "selu", "celu", "leaky_relu", "softplus", "mish", "hardtanh", "softsign", "tanhshrink",
     "logsigmoid", "exp", "abs", "neg", "square", "sin", "cos", "erf", "rrelu", "prelu",
-    "threshold", "hardshrink", "softshrink", "quick_gelu",
+    "threshold", "hardshrink", "softshrink", "quick_gelu", "clamp", "clip", "clamp_min",
+    "clamp_max",
 }
 MONOTONE = {"relu", "relu6", "leaky_relu", "elu", "selu", "celu", "tanh", "sigmoid",
             "hardtanh", "softsign", "softplus", "hardsigmoid", "rrelu", "prelu", "logsigmoid"}
@@ -103,25 +104,6 @@ def _prod(shape) -> int:
 
 # ---------------------------------------------------------------------------- static side
 
-def _init_call(text: str):
-    """`func(k=v, ...) [line N]` (initlint graph's text of an init) -> (func, kwargs)."""
-    head = text.split(" [", 1)[0].strip()
-    try:
-        call = ast.parse(head, mode="eval").body
-    except SyntaxError:
-        return None, {}
-    if not isinstance(call, ast.Call):
-        return None, {}
-    kwargs = {}
-    for kw in call.keywords:
-        try:
-            kwargs[kw.arg] = ast.literal_eval(kw.value)
-        except ValueError:
-            kwargs[kw.arg] = None
-    func = ast.unparse(call.func).rsplit(".", 1)[-1]
-    return func, kwargs
-
-
 def _gain(nonlinearity, a) -> float | None:
     nl = nonlinearity or "leaky_relu"
     if nl in ("linear", "sigmoid", "identity") or nl.startswith("conv"):
@@ -138,16 +120,13 @@ def _gain(nonlinearity, a) -> float | None:
     return None
 
 
-def init_moments(text: str, fan_in: int, fan_out: int, param: str = "weight"):
-    """(E[w²], E[w]) of the init that `initlint graph` describes, for these fans; None when
-    the description does not determine it (a symbolic argument, an unknown function)."""
-    if text.startswith("PyTorch default"):
-        return 1.0 / (3 * fan_in), 0.0  # weight: kaiming_uniform_(a=√5); bias: ±1/√fan_in
-    func, kw = _init_call(text)
+def init_moments(func: str | None, kw: dict, fan_in: int, fan_out: int):
+    """(E[w²], E[w]) of the init `func(**kw)` (None: PyTorch's Linear/Conv default) for these
+    fans; None when that does not determine it (a symbolic argument, an unknown function)."""
     if func is None:
-        return None
-    func = func.rstrip("_")
-    if any(v is None and k in ("std", "gain", "a", "b", "val", "mean") for k, v in kw.items()):
+        return 1.0 / (3 * fan_in), 0.0  # weight: kaiming_uniform_(a=√5); bias: ±1/√fan_in
+    func = func.rsplit(".", 1)[-1].rstrip("_")
+    if any(v is None for k, v in kw.items() if k in ("std", "gain", "a", "b", "val", "mean")):
         return None
     if func in ("kaiming_normal", "kaiming_uniform"):
         g = _gain(kw.get("nonlinearity"), kw.get("a"))
@@ -180,32 +159,30 @@ def init_moments(text: str, fan_in: int, fan_out: int, param: str = "weight"):
 
 
 def static_inits(files: list[str], config) -> dict:
-    """class key ('module.Qualname') -> {layer path: {param: init text}} from the static
-    analysis of `files` (nothing is imported). The only place that reads the analysis."""
-    import json
+    """class key ('module.Qualname') -> {instance path: {param: (init function or None for
+    PyTorch's default, its literal arguments)}}: what the static analysis replays for a model
+    built from that class, nested instances included (a root's `self.apply(_init_weights)`
+    reaching its blocks' layers). Nothing is imported. The one place that reads the analysis."""
+    from initlint.analysis.project import Project
+    from initlint.discover import discover
+    from initlint.engine import analyze_file
 
-    from initlint.graphview import show
-
+    targets, _ = discover(files, config)
+    facts = [r.facts for r in (analyze_file(t.path, t.display) for t in targets)
+             if r.facts is not None]
+    project = Project(facts, relu_like=frozenset(config.relu_like), min_chain=config.min_chain)
     out: dict = {}
-    for f in files:
-        try:
-            text, _ok = show(f, None, "json", config)
-            models = json.loads(text)
-        except Exception:  # an analysis failure costs the prediction its static inits only
-            continue
-        for m in models:
-            layers = out.setdefault(m["class"], {})
-            for layer in m["layers"]:
-                kind = (layer.get("kind") or "").rsplit(".", 1)[-1]
-                for p, info in (layer.get("init") or {}).items():
-                    text = info.get("final") or ""
-                    if info.get("uncertain"):
-                        continue
-                    # "PyTorch default" is the Linear/Conv reset_parameters() init; other
-                    # layers' defaults (Embedding N(0, 1), norms' ones) are read from the model
-                    if text.startswith("PyTorch default") and kind not in DEFAULT_INIT_KINDS:
-                        continue
-                    layers.setdefault(layer["path"], {})[p] = text
+    for rp in project.replays:
+        table = out.setdefault(f"{rp.root.module}.{rp.root.qualname}", {})
+        table[COMPLETE] = rp.complete
+        for (path, param), w in rp.weights.items():
+            final, _cls, uncertain = project.final_write(w)
+            if uncertain or (final is not None and (final.symbolic or final.kind == "copy")):
+                table.setdefault(path, {})[param] = UNKNOWN
+                continue
+            kw = {} if final is None else {k: v for k, v in final.params.items()
+                                           if k not in ("dist", "partial", "std_expr")}
+            table.setdefault(path, {})[param] = (None if final is None else final.func, kw)
     return out
 
 
@@ -218,44 +195,71 @@ def fans(shape) -> tuple[int, int] | None:
 
 
 def _match(table: dict, rest: str):
+    """The entry for an instance path: exact, else with its repetition indices generalized
+    (the analysis models a loop-built child as `blocks.*`, a comprehension's as `blocks.0`),
+    innermost index first."""
     hit = table.get(rest)
     if hit is not None:
         return hit
-    star = ".".join("*" if part.isdigit() else part for part in rest.split("."))
-    return table.get(star)
+    parts = rest.split(".")
+    nums = [i for i, part in enumerate(parts) if part.isdigit()]
+    for sub in ("*", "0"):
+        for k in range(len(nums) - 1, -1, -1):
+            cand = list(parts)
+            for i in nums[k:]:
+                cand[i] = sub
+            hit = table.get(".".join(cand))
+            if hit is not None:
+                return hit
+    return None
+
+
+COMPLETE = "__complete__"  # the replay resolved every submodule of the class
+UNKNOWN = ("?", {})  # a write the analysis sees but cannot evaluate (symbolic, conditional)
+
+
+def init_text(func, kw) -> str:
+    if func is None:
+        return "PyTorch default"
+    return f"{func}({', '.join(f'{k}={v!r}' for k, v in kw.items())})"
 
 
 def static_moments(modules: list[dict], inits: dict, shapes: dict) -> dict:
     """param name -> (E[w²], E[w], init text) where the static analysis determines the init.
 
-    `modules`: the probe's class_info rows (instance path, class); `shapes`: param name ->
-    (fan_in, fan_out). A parameter is matched through the deepest enclosing instance whose
-    class the analysis describes with a layer at the remaining path."""
-    by_path = {}
+    `modules`: the probe's class_info rows (instance path, type, class key); `shapes`: param
+    name -> (fan_in, fan_out). A parameter is matched through the outermost enclosing
+    instance whose class's replay has it (a parent's init runs after its children's)."""
+    by_path, types = {}, {}
     for row in modules:
-        keys = [f"{row['module']}.{row['qualname']}"]
-        if row.get("static_key"):
-            keys.insert(0, row["static_key"])
-        for k in keys:
-            if k in inits:
+        types[row["name"]] = row.get("type")
+        for k in (row.get("static_key"), f"{row['module']}.{row['qualname']}"):
+            if k and k in inits:
                 by_path[row["name"]] = inits[k]
                 break
     out = {}
     for pname, (fan_in, fan_out) in shapes.items():
         owner, _, local = pname.rpartition(".")
         parts = owner.split(".") if owner else []
-        for cut in range(len(parts), -1, -1):
-            prefix = ".".join(parts[:cut])
-            table = by_path.get(prefix)
+        for cut in range(0, len(parts) + 1):
+            table = by_path.get(".".join(parts[:cut]))
+            rest = ".".join(parts[cut:])
             if table is None:
                 continue
-            rest = ".".join(parts[cut:])
             entry = _match(table, rest) if rest else None
-            if entry and local in entry:
-                mom = init_moments(entry[local], fan_in, fan_out, local)
-                if mom is not None:
-                    out[pname] = (mom[0], mom[1], entry[local])
+            if not entry or local not in entry:
+                if not table.get(COMPLETE, True):
+                    break  # an outer class's replay misses this layer: its init is unknown
+                continue
+            if entry[local] is UNKNOWN or entry[local] == UNKNOWN:
                 break
+            func, kw = entry[local]
+            if func is None and types.get(owner) not in DEFAULT_INIT_KINDS:
+                break  # other layers' defaults (Embedding N(0, 1), norms' ones): not modeled
+            mom = init_moments(func, kw, fan_in, fan_out)
+            if mom is not None:
+                out[pname] = (mom[0], mom[1], init_text(func, kw))
+            break
     return out
 
 
@@ -375,8 +379,11 @@ class Propagator:
             return State(a.q + b.q + 2 * sgn * a.m * b.m, a.p + b.p + 2 * sgn * a.m * b.m, m)
         if name in ("mul", "rmul"):
             if same:
-                return None
+                return State(a.q * a.q, a.p * a.p, a.q)  # x * x: E[x⁴] ≈ E[x²]² (rough)
             return State(a.q * b.q, a.p * b.p, a.m * b.m)
+        if name in ("truediv", "div") and b.q > 0 and b.p >= 0.5 * b.q:
+            # by a nearly constant tensor (a count, a norm): 1/E[b²] for E[1/b²]
+            return State(a.q / b.q, a.p / b.q, a.m / b.m if b.m else 0.0)
         return None
 
     # -- one op
@@ -407,7 +414,7 @@ class Propagator:
                       int(stride or 1) ** (len(shp) - 2))
                 n = max(shp[0] / max(groups, 1) * _prod(shp[2:]) / max(st, 1), 1.0)
             else:
-                n = shp[1] * _prod(shp[2:])
+                n = shp[1] * _prod(shp[2:]) * _valid_taps(op, shp)
             return self._affine(x, n, w, b)
         if name == "embedding":
             w = self._weight(op, 1)
@@ -486,9 +493,13 @@ class Propagator:
             # the max of a monotone activation is the activation of the max: take the
             # Gaussian order statistics before it, then apply it
             base = x.pre[1] if x.pre is not None and x.pre[0].name in MONOTONE else x
-            sd = base.std
-            mu = base.m + sd * e
-            mx = State(mu * mu + sd * sd * v, base.p, mu)
+            # the shared part (a channel's offset, the same at every position) is not raised
+            # by the max; only what differs between the k neighbours is
+            shared = max(base.p - base.m * base.m, 0.0)
+            fl = math.sqrt(max(base.q - base.p, 0.0))
+            mu = base.m + fl * e
+            mx = State(mu * mu + shared + fl * fl * v, base.p + (fl * e) ** 2 + 2 * base.m * fl * e,
+                       mu)
             if base is not x:
                 return self._unary(x.pre[0], mx)
             return mx
@@ -545,6 +556,41 @@ class Propagator:
         L = op.in_shapes[1][0] if len(op.in_shapes[1]) >= 2 else 1  # (L, N, E) here
         att = State(v.p + (v.q - v.p) / max(L, 1), v.p, v.m)
         return self._affine(att, e, self.pm[wout], self.pm.get(bout) if bout else None)
+
+
+def _valid_taps(op, wshape) -> float:
+    """The fraction of a convolution's kernel taps that fall inside the input, on average over
+    the output positions (zero padding: on a 4×4 map a 3×3 kernel sees 69% of its taps)."""
+    xshape = op.in_shapes[0] if op.in_shapes else ()
+    d = len(wshape) - 2
+    if len(xshape) < d + 1 or d < 1:
+        return 1.0
+
+    def per_dim(v, i, default):
+        if isinstance(v, (tuple, list)):
+            return int(v[i]) if i < len(v) else default
+        return int(v) if isinstance(v, int) else default
+
+    stride = op.kwargs.get("stride", op.consts[3] if len(op.consts) > 3 else 1)
+    pad = op.kwargs.get("padding", op.consts[4] if len(op.consts) > 4 else 0)
+    dil = op.kwargs.get("dilation", op.consts[5] if len(op.consts) > 5 else 1)
+    if isinstance(pad, str):
+        if pad == "valid":
+            return 1.0
+        pad = [(per_dim(dil, i, 1) * (int(wshape[2 + i]) - 1)) // 2 for i in range(d)]
+    frac = 1.0
+    for i in range(d):
+        size, k = int(xshape[-d + i]), int(wshape[2 + i])
+        st, p, dl = per_dim(stride, i, 1), per_dim(pad, i, 0), per_dim(dil, i, 1)
+        n_out = (size + 2 * p - dl * (k - 1) - 1) // max(st, 1) + 1
+        if n_out < 1 or k < 1:
+            continue
+        taps = 0
+        for o in range(n_out):
+            start = o * st - p
+            taps += sum(1 for j in range(k) if 0 <= start + j * dl < size)
+        frac *= taps / (n_out * k)
+    return frac
 
 
 _MAX_CACHE: dict[int, tuple[float, float]] = {}

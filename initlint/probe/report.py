@@ -13,7 +13,7 @@ SPARK = "▁▂▃▄▅▆▇█"
 ASCII_SPARK = "_.-=+*#@"
 LAYER_KEYS = ("name", "type", "call", "out_mean", "out_std", "zero_fraction", "grad_std",
               "in_std", "saturated_fraction", "weight", "param", "norm", "spread", "predicted",
-              "predicted_from")
+              "predicted_from", "residual_end", "stream")
 PREDICTION_OK = 2.0  # predicted within 2× of measured counts as a match
 
 
@@ -60,6 +60,7 @@ def to_json(target: str, res: dict, verdicts: list, static: dict | None, thresho
         "params": res["params"], "output": res["output"], "loss": res.get("loss"),
         "verdicts": verdicts, "static": static,
         "prediction": prediction_check(res["layers"]),
+        "init_mismatch": res.get("init_mismatch", []),
         "lsuv": None, "timings": res.get("timings"), "peak_rss_mb": res.get("peak_rss_mb"),
         "memory_limit_mb": res.get("memory_limit_mb"), "warnings": res.get("warnings", []),
     }
@@ -226,6 +227,9 @@ def render_text(target: str, res: dict, verdicts: list, static: dict | None,
     summary = prediction_summary(res["layers"])
     if summary:
         lines.append(f"  {summary}")
+    for m in res.get("init_mismatch") or []:
+        lines.append(f"  note: the static analysis reads `{m['param']}` as {m['static']} (std "
+                     f"{fmt(m['static_std'])}); the built weight has std {fmt(m['built_std'])}")
     for w in res.get("warnings", []):
         lines.append(f"  note: {w}")
     lines.append("")

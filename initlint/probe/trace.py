@@ -139,3 +139,51 @@ class Tracer(TorchFunctionMode):
         if outs:
             self.ops.append(Op(name, func, ins, consts, outs, shapes, shapes_in, kw, inplace))
         return out
+
+
+_PASS = {"view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze",
+         "unsqueeze", "clone", "to", "float", "mul", "rmul", "dropout", "drop_path",
+         "truediv", "div", "get", "movedim", "unflatten"}
+
+
+def _is_residual_add(op: Op) -> bool:
+    return (op.name in ("add", "radd", "sub") and len(op.ins) >= 2 and op.ins[0] != op.ins[1]
+            and all(r[0] == "node" for r in op.ins[:2]))
+
+
+def residual_ends(ops: list[Op], nodes) -> set[int]:
+    """The nodes (layer outputs) that end a residual branch: after reshapes and scalings
+    (a layer scale, a Fixup multiplier, dropout) they are added to another tensor."""
+    uses: dict[int, list[Op]] = {}
+    for op in ops:
+        for kind, key in op.ins:
+            if kind == "node":
+                uses.setdefault(key, []).append(op)
+    out = set()
+    for start in nodes:
+        if start is None:
+            continue
+        todo, seen = [(start, 0)], set()
+        while todo:
+            node, depth = todo.pop()
+            if node in seen or depth > 6:
+                continue
+            seen.add(node)
+            for op in uses.get(node, ()):
+                if _is_residual_add(op):
+                    out.add(start)
+                    todo = []
+                    break
+                if op.name in _PASS and op.outs:
+                    todo.append((op.outs[0], depth + 1))
+    return out
+
+
+def residual_operands(ops: list[Op]) -> set[int]:
+    """Nodes that are one operand of a two-tensor add: the residual stream where a branch's
+    output is added back."""
+    out = set()
+    for op in ops:
+        if _is_residual_add(op):
+            out.update(r[1] for r in op.ins[:2])
+    return out

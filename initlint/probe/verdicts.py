@@ -3,12 +3,15 @@
 kind        when
 vanishing   within a normalization-free segment (weight layers between two norm modules, in
             execution order), the output std of its last weight layer < its first's /
-            threshold; or the same along the residual stream (the inputs of the LayerNorm /
-            RMSNorm modules, first to last)
+            threshold; or the same along the residual stream (the inputs of the norms that
+            read it, pre-LN style: their input is also added to a branch's output; first to
+            last)
 exploding   the same with > first × threshold
             (the model's last weight layer, its output head, is left out when there are ≥ 3:
             a small or zero-initialized head is deliberate, RULES.md §2; so is every weight
-            layer whose weight is all zero: a residual branch's end, adaLN-Zero)
+            layer whose weight is all zero (adaLN-Zero), and every layer that ends a residual
+            branch, its output added to the stream: a small branch is deliberate (Fixup,
+            GPT-2's scaled projections, layer scale); the stream is checked instead)
 collapsed   the model output no longer depends on the input: the samples of a batch differ by
             less than 1e-3 of the per-element std at the last weight layer whose weight is not
             zero (biases dominate); reported when no vanishing/exploding already explains it
@@ -73,7 +76,6 @@ def collapsed(output: dict) -> bool:
 
 
 COLLAPSE = 1e-3
-STREAM_NORMS = ("LayerNorm", "RMSNorm", "LlamaRMSNorm", "T5LayerNorm")
 
 
 def zero_weight_layers(data: dict) -> set[str]:
@@ -111,7 +113,8 @@ def is_collapsed(data: dict) -> bool:
 
 
 def segments(layers: list[dict]) -> list[list[dict]]:
-    """Weight-layer rows between normalization modules, in execution order."""
+    """Weight-layer rows between normalization modules, in execution order; a layer that
+    ends a residual branch ends its segment too (what runs next reads the stream)."""
     out: list[list[dict]] = [[]]
     for r in layers:
         if r.get("norm"):
@@ -119,6 +122,8 @@ def segments(layers: list[dict]) -> list[list[dict]]:
                 out.append([])
         elif r["weight"] and r.get("out_std") is not None:
             out[-1].append(r)
+            if r.get("residual_end"):
+                out.append([])
     return [s for s in out if s]
 
 
@@ -160,14 +165,15 @@ def compute(data: dict, threshold: float = 4.0) -> list[dict]:
         head = names[-1] if len(names) >= 3 else None
         found = []
         for seg in segments(layers):
-            rows = [r for r in seg if r["name"] not in zeros and r["name"] != head]
+            rows = [r for r in seg if r["name"] not in zeros and r["name"] != head and
+                    not r.get("residual_end")]
             if len(rows) < 2:
                 continue
             first, last = rows[0], rows[-1]
             note = (f" (the output head `{label(head)}` is left out: a small head is "
                     "deliberate)" if head and seg[-1]["name"] == head else "")
             found.append(_scale_verdict(first, last, threshold, note, rows))
-        stream = [r for r in layers if r.get("norm") and r["type"] in STREAM_NORMS and
+        stream = [r for r in layers if r.get("norm") and r.get("stream") and
                   finite(r.get("in_std"))]
         if len(stream) >= 2:
             a0, a1 = stream[0], stream[-1]
