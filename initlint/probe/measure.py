@@ -820,15 +820,20 @@ def weight_layer_order(layers: list[dict]) -> list[str]:
 
 
 def normalized_after(layers: list[dict]) -> set[str]:
-    """Weight layers whose output reaches a normalization before the next weight layer runs:
-    the norm cancels any scale of their weight (BERT's embeddings feed a LayerNorm)."""
-    out, pending = set(), None
+    """Weight layers whose output reaches a normalization before another weight layer reads
+    it: the norm cancels any scale of their weight (BERT's embeddings feed a LayerNorm). Not
+    a pre-LN stream's norm (`stream`): the stream itself keeps the scale."""
+    out: set[str] = set()
+    pending: list[str] = []
     for r in layers:
         if r["weight"]:
-            pending = r["name"]
-        elif r.get("norm") and pending is not None:
-            out.add(pending)
-            pending = None
+            # a layer reading a float signal consumes what ran before it; embeddings (integer
+            # input) run side by side
+            pending = pending + [r["name"]] if r.get("in_std") is None else [r["name"]]
+        elif r.get("norm"):
+            if not r.get("stream"):
+                out.update(pending)
+            pending = []
     return out
 
 

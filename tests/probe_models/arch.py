@@ -65,8 +65,10 @@ class ResNet(nn.Module):
 # ---------------------------------------------------------------------------- VGG (no BN)
 
 class VGG(nn.Module):
-    """torchvision's VGG without BN: conv3x3 + ReLU stacks with max pooling, kaiming fan_out
-    convs; the classifier with its default init."""
+    """torchvision's VGG without BN, with torchvision's init: kaiming fan_out convs, zero
+    biases, N(0, 0.01) classifier. At VGG16's width (a 25088-wide classifier input) 0.01 keeps
+    the scale; at this tiny width (256) it shrinks the signal ~5× per classifier layer: a
+    real vanishing signal, which the probe must report (and the prediction must foresee)."""
 
     def __init__(self, cfg=(16, "M", 32, "M", 64, 64, "M", 128, 128, "M"), classes=10,
                  hidden=256):
@@ -84,9 +86,12 @@ class VGG(nn.Module):
             nn.Linear(cin * 4, hidden), nn.ReLU(True), nn.Dropout(0.5),
             nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(0.5),
             nn.Linear(hidden, classes))
-        for m in self.features:
+        for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.constant_(m.bias, 0)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.constant_(m.bias, 0)
 
     def forward(self, x):
