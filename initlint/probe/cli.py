@@ -393,7 +393,7 @@ def probe(targets, kwargs_json, path, inputs_spec, loss_spec, input_shape, batch
 
             dest = rep.plot_name(plot_path, k, len(jobs))
             try:
-                plotmod.plot(dest, job.target, res, verdicts)
+                plotmod.plot(dest, job.target, res, verdicts, thr)
             except OSError as exc:
                 _fail(f"--plot: cannot write {dest}: {exc.strerror or exc}")
             if output_format == "text" and not quiet:

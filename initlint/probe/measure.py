@@ -18,6 +18,9 @@ import torch
 from torch import nn
 
 RELU_FAMILY = {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU"}
+# other outputs whose exact zeros the table shows (activations, pooling of them)
+ZERO_COUNTED = {"GELU", "SiLU", "Hardswish", "ELU", "SELU", "CELU", "Mish", "Tanh", "Sigmoid",
+                "Hardtanh", "Softplus", "MaxPool1d", "MaxPool2d", "MaxPool3d", "Threshold"}
 # activation type -> threshold on |y| (after centering) above which an output counts as saturated
 SATURATING = {"Tanh": (0.0, 0.99), "Sigmoid": (0.5, 0.49), "Hardtanh": (0.0, None),
               "Softsign": (0.0, 0.9)}
@@ -427,7 +430,7 @@ class Recorder:
             return
         ev["in_numel"] = xi.numel()
         known = self.seen.get(_identity(xi))
-        if known is not None and known[0]() is not None:
+        if known is not None and known[0]() is not None and known[2] is not None:
             ev["i_in_std"], ev["i_in_z"] = known[1], known[2]
         else:
             xd = xi.detach()
@@ -444,6 +447,7 @@ class Recorder:
         if tname == "Hardtanh" and sat is not None:
             sat = (0.0, float(getattr(m, "max_val", 1.0)) * 0.999)
         relu = tname in RELU_FAMILY
+        zeros_too = tname in ZERO_COUNTED
         add = self.defer.add
         tracer = self.tracer
 
@@ -458,38 +462,55 @@ class Recorder:
                 return
             if tracer is not None:
                 ev["node"] = tracer.node_of(t)
-                tracer.paused += 1
-            try:
-                with torch.no_grad():
-                    td = t.detach()
-                    if td.dtype in (torch.float16, torch.bfloat16):
-                        td = td.float()
-                    std, mean = _std_mean(td)
-                    ev["numel"] = td.numel()
-                    ev["i_std"], ev["i_mean"] = add(std), add(mean)
-                    ev["i_z"] = add(count_zeros(td))
-                    self.seen[_identity(t)] = (weakref.ref(t), ev["i_std"], ev["i_z"])
-                    if weight or norm:
-                        self._in_stats(ev, inputs, add)
-                    if norm and tracer is not None:
-                        xi = first_tensor(inputs)
-                        ev["in_node"] = tracer.node_of(xi) if xi is not None else None
-                    if weight and td.dim() >= 2 and td.shape[0] == self.batch > 1:
-                        ev["i_spread"] = add(_spread(td))
-                    if sat is not None:
-                        center, thr = sat
-                        ev["i_sat"] = add(torch.count_nonzero((td - center).abs() >= thr))
-            finally:
-                if tracer is not None:
-                    tracer.paused -= 1
+            # the hook's own ops bypass the tracer (and any torch-function override) entirely
+            with torch._C.DisableTorchFunction(), torch.no_grad():
+                td = t.detach()
+                if td.dtype in (torch.float16, torch.bfloat16):
+                    td = td.float()
+                std, mean = _std_mean(td)
+                ev["numel"] = td.numel()
+                ev["i_std"], ev["i_mean"] = add(std), add(mean)
+                # exact zeros: where the verdicts read them (ReLU-family outputs, weight
+                # layers); elsewhere the table shows "—"
+                ev["i_z"] = add(count_zeros(td)) if relu or weight or zeros_too else None
+                self.seen[_identity(t)] = (weakref.ref(t), ev["i_std"], ev["i_z"])
+                if weight or norm:
+                    self._in_stats(ev, inputs, add)
+                if norm and tracer is not None:
+                    xi = first_tensor(inputs)
+                    ev["in_node"] = tracer.node_of(xi) if xi is not None else None
+                if weight and td.dim() >= 2 and td.shape[0] == self.batch > 1:
+                    ev["i_spread"] = add(_spread(td))
+                if weight:
+                    ev["i_q"] = [add(v) for v in _quantiles(td)]
+                if sat is not None:
+                    center, thr = sat
+                    ev["i_sat"] = add(torch.count_nonzero((td - center).abs() >= thr))
         return hook
 
 
 def _spread(td):
     """How much the first (up to) 4 samples of a batch differ, as a std: ≈ the per-element
-    std when the output depends on the input, 0 when every sample gives the same output."""
-    head = td[:4].reshape(min(4, td.shape[0]), -1)
-    return head.std(dim=0, correction=1).pow(2).mean().sqrt()
+    std when the output depends on the input, 0 when every sample gives the same output.
+    (Elementwise on a contiguous copy of 4 samples: a `std(dim=0)` over the strided batch
+    axis costs more than the layer.)"""
+    k = min(4, td.shape[0])
+    head = td[:k].reshape(k, -1)
+    return ((head - head.mean(0)).pow(2).sum() / (head.shape[1] * (k - 1))).sqrt()
+
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+_QSAMPLE = 4096
+
+
+def _quantiles(td):
+    """Quantiles of a layer's output magnitudes |x|, from an evenly strided sample of at most
+    4096 values."""
+    flat = td.reshape(-1)
+    step = max(1, flat.numel() // _QSAMPLE)
+    sample = flat[::step][:_QSAMPLE].float().abs()
+    q = torch.quantile(sample, torch.tensor(QUANTILES, dtype=sample.dtype, device=sample.device))
+    return list(q.unbind())
 
 
 class Batch:
@@ -612,9 +633,8 @@ def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static
                 s, mu = _std_mean(td)
                 output["i_std"], output["i_mean"] = defer.add(s), defer.add(mu)
                 if td.dim() >= 1 and td.shape[0] > 1:
-                    flat = td.reshape(td.shape[0], -1)
-                    output["i_batch_std"] = defer.add(flat.std(dim=0, correction=0).max())
-                    output["i_abs_max"] = defer.add(flat.abs().max())
+                    output["i_batch_std"] = defer.add(_spread(td))
+                    output["i_abs_max"] = defer.add(td[:4].abs().max())
             if backward and loss_fn is not None:
                 loss = loss_fn(out)
                 if not (isinstance(loss, torch.Tensor) and loss.numel() == 1):
@@ -762,7 +782,7 @@ def _finish(events, pstats, output, values, loss_i, warnings) -> dict:
             n = ev["numel"]
             row["out_std"] = values[ev["i_std"]]
             row["out_mean"] = values[ev["i_mean"]]
-            row["zero_fraction"] = values[ev["i_z"]] / n
+            row["zero_fraction"] = values[ev["i_z"]] / n if ev["i_z"] is not None else None
             if "i_in_std" in ev:
                 row["in_std"] = values[ev["i_in_std"]]
                 row["in_zero_fraction"] = values[ev["i_in_z"]] / ev["in_numel"]
@@ -770,6 +790,8 @@ def _finish(events, pstats, output, values, loss_i, warnings) -> dict:
                 row["saturated_fraction"] = values[ev["i_sat"]] / n
             if "i_spread" in ev:
                 row["spread"] = values[ev["i_spread"]]
+            if "i_q" in ev:
+                row["quantiles"] = [values[k] for k in ev["i_q"]]
         layers.append(row)
     params = []
     for st in pstats:

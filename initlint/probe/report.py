@@ -13,7 +13,8 @@ SPARK = "▁▂▃▄▅▆▇█"
 ASCII_SPARK = "_.-=+*#@"
 LAYER_KEYS = ("name", "type", "call", "out_mean", "out_std", "zero_fraction", "grad_std",
               "in_std", "saturated_fraction", "weight", "param", "norm", "spread", "predicted",
-              "predicted_from", "residual_end", "stream")
+              "predicted_from", "residual_end", "stream",
+              "quantiles")
 PREDICTION_OK = 2.0  # predicted within 2× of measured counts as a match
 
 
