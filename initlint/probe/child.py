@@ -312,6 +312,7 @@ def _run_job(i: int, job: dict, req: dict, status: Status, device) -> dict:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         timings["measure_s"] = time.perf_counter() - t2
+        data["warnings"] = data.get("warnings", []) + job.get("_notes", [])
         result = {"ok": True, "target": job["target"], "device": str(device),
                   "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
                   "parameters": n_params, "seed": seed, "batch_size": x.size(),
@@ -442,7 +443,10 @@ def _static(job: dict, req: dict, model, modules: list[dict]) -> dict:
             if f is not None:
                 shapes[n] = f
         return P.static_moments(rows, inits, shapes)
-    except Exception:  # noqa: BLE001 - the analysis failing costs only the static inits
+    except Exception as exc:  # noqa: BLE001 - the analysis failing costs only the static inits
+        job.setdefault("_notes", []).append(
+            f"the static analysis could not be read for the prediction ({type(exc).__name__}: "
+            f"{exc}); it uses the built parameters")
         return {}
 
 

@@ -470,10 +470,11 @@ class Recorder:
                 std, mean = _std_mean(td)
                 ev["numel"] = td.numel()
                 ev["i_std"], ev["i_mean"] = add(std), add(mean)
-                # exact zeros: where the verdicts read them (ReLU-family outputs, weight
-                # layers); elsewhere the table shows "—"
-                ev["i_z"] = add(count_zeros(td)) if relu or weight or zeros_too else None
-                self.seen[_identity(t)] = (weakref.ref(t), ev["i_std"], ev["i_z"])
+                # exact zeros where the verdicts read them (ReLU-family outputs, and weight
+                # layers' inputs below); a weight layer's own output: estimated from the
+                # quantile sample; elsewhere the table shows "—"
+                ev["i_z"] = add(count_zeros(td)) if relu or zeros_too else None
+                self.seen[_identity(t)] = (weakref.ref(t), ev["i_std"], ev["i_z"], ev["i_mean"])
                 if weight or norm:
                     self._in_stats(ev, inputs, add)
                 if norm and tracer is not None:
@@ -482,7 +483,9 @@ class Recorder:
                 if weight and td.dim() >= 2 and td.shape[0] == self.batch > 1:
                     ev["i_spread"] = add(_spread(td))
                 if weight:
-                    ev["i_q"] = [add(v) for v in _quantiles(td)]
+                    qs, zeros, n = _quantiles(td)
+                    ev["i_q"] = [add(v) for v in qs]
+                    ev["i_z"], ev["numel_z"] = add(zeros), n
                 if sat is not None:
                     center, thr = sat
                     ev["i_sat"] = add(torch.count_nonzero((td - center).abs() >= thr))
@@ -500,17 +503,18 @@ def _spread(td):
 
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-_QSAMPLE = 4096
+_QSAMPLE = 2048
 
 
 def _quantiles(td):
     """Quantiles of a layer's output magnitudes |x|, from an evenly strided sample of at most
-    4096 values."""
+    2048 values (nearest rank); and how many of the sample are exactly zero."""
     flat = td.reshape(-1)
     step = max(1, flat.numel() // _QSAMPLE)
-    sample = flat[::step][:_QSAMPLE].float().abs()
-    q = torch.quantile(sample, torch.tensor(QUANTILES, dtype=sample.dtype, device=sample.device))
-    return list(q.unbind())
+    sample = flat[::step][:_QSAMPLE].abs().sort().values
+    n = sample.numel()
+    idx = torch.tensor([min(n - 1, round(q * (n - 1))) for q in QUANTILES], device=sample.device)
+    return list(sample[idx].unbind()), (sample == 0).sum(), n
 
 
 class Batch:
@@ -630,8 +634,12 @@ def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static
         if t.is_floating_point() and t.numel() > 0:
             with torch.no_grad():
                 td = t.detach().float()
-                s, mu = _std_mean(td)
-                output["i_std"], output["i_mean"] = defer.add(s), defer.add(mu)
+                known = rec.seen.get(_identity(t))
+                if known is not None and known[0]() is t:  # the last layer's output, as is
+                    output["i_std"], output["i_mean"] = known[1], known[3]
+                else:
+                    s, mu = _std_mean(td)
+                    output["i_std"], output["i_mean"] = defer.add(s), defer.add(mu)
                 if td.dim() >= 1 and td.shape[0] > 1:
                     output["i_batch_std"] = defer.add(_spread(td))
                     output["i_abs_max"] = defer.add(td[:4].abs().max())
@@ -661,6 +669,7 @@ def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static
     del out, t
     modules = dict(model.named_modules())
     pstats = []
+    sq_todo: list = []
     with torch.no_grad():
         for (pname, p), (b_sum, b_version) in zip(params, before):
             owner_name, _, local = pname.rpartition(".")
@@ -676,9 +685,10 @@ def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static
                 continue
             dd = d.float() if d.dtype in (torch.float16, torch.bfloat16) else d
             if dd.is_floating_point():
-                s, mu = _std_mean(dd)
-                st["i_std"], st["i_mean"] = defer.add(s), defer.add(mu)
-                st["i_sum"] = defer.add(d.sum())
+                # E[w²] from one fused norm over all parameters (below), the mean from the sum
+                # that also tells whether forward changed the parameter
+                sq_todo.append((st, "i_sq", dd))
+                st["i_sum"] = defer.add(d.sum())  # the same reduction as `b_sum` before
                 if d.dim() >= 2 and d.numel() > 1:
                     w = d.transpose(0, 1) if isinstance(owner, CONV_TRANSPOSE) else d
                     w2 = w.reshape(w.shape[0], -1)
@@ -691,8 +701,10 @@ def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static
             g = p.grad
             if g is not None and g.is_floating_point():
                 gd = g.detach().float() if g.dtype in (torch.float16, torch.bfloat16) else g.detach()
-                st["i_grad_std"] = defer.add(torch.std(gd, correction=0))
+                sq_todo.append((st, "i_grad_sq", gd))
+                st["i_grad_sum"] = defer.add(gd.sum())
             pstats.append(st)
+        _fused_norms(sq_todo, defer)
     values = defer.resolve()
     data = _finish(rec.events, pstats, output, values, loss_i, warnings)
     if tracer is not None:
@@ -767,6 +779,28 @@ def _add_prediction(data: dict, events: list, tracer, model, static: dict) -> No
     data["init_mismatch"] = init_mismatches(data["params"], static)
 
 
+def _fused_norms(todo: list, defer: Deferred) -> None:
+    """‖t‖² for many tensors: one `_foreach_norm` per (device, dtype) instead of a reduction
+    kernel per parameter (on a model with hundreds of small parameters, that is the cost)."""
+    groups: dict = {}
+    for item in todo:
+        t = item[2]
+        groups.setdefault((t.device, t.dtype), []).append(item)
+    for items in groups.values():
+        norms = torch._foreach_norm([t for _, _, t in items])
+        for (st, key, _t), nrm in zip(items, norms):
+            st[key] = defer.add(nrm.double().pow(2))
+
+
+def _moments(sq: float, total: float, n: int) -> tuple[float, float]:
+    """(std, mean) from Σx² and Σx; a variance below float32 resolution is 0."""
+    mean = total / n
+    var = sq / n - mean * mean
+    if var <= 1e-6 * (sq / n):
+        var = 0.0
+    return math.sqrt(var) if math.isfinite(var) else var, mean
+
+
 def _val(values, i):
     return None if i is None else values[i]
 
@@ -782,7 +816,8 @@ def _finish(events, pstats, output, values, loss_i, warnings) -> dict:
             n = ev["numel"]
             row["out_std"] = values[ev["i_std"]]
             row["out_mean"] = values[ev["i_mean"]]
-            row["zero_fraction"] = values[ev["i_z"]] / n if ev["i_z"] is not None else None
+            row["zero_fraction"] = (values[ev["i_z"]] / ev.get("numel_z", n)
+                                    if ev["i_z"] is not None else None)
             if "i_in_std" in ev:
                 row["in_std"] = values[ev["i_in_std"]]
                 row["in_zero_fraction"] = values[ev["i_in_z"]] / ev["in_numel"]
@@ -798,8 +833,8 @@ def _finish(events, pstats, output, values, loss_i, warnings) -> dict:
         row = {"name": st["name"], "module": st["module"], "local": st["local"],
                "module_type": st["module_type"], "shape": st["shape"], "fan_in": st["fan_in"],
                "matrix": st["matrix"]}
-        if "i_std" in st:
-            std, mean = values[st["i_std"]], values[st["i_mean"]]
+        if "i_sq" in st:
+            std, mean = _moments(values[st["i_sq"]], values[st["i_sum"]], st["numel"])
             row.update(std=std, mean=mean, finite=math.isfinite(std) and math.isfinite(mean),
                        all_zero=std == 0 and mean == 0,
                        changed_in_forward=(st["version_changed"] or
@@ -809,8 +844,9 @@ def _finish(events, pstats, output, values, loss_i, warnings) -> dict:
                 row["unit_rows"] = st["unit_rows"]
                 row["rows_identical"] = bool(values[st["i_rows_same"]])
                 row["zero_variance"] = row["rows_identical"] and values[st["i_min"]] == values[st["i_max"]]
-        if "i_grad_std" in st:
-            row["grad_std"] = values[st["i_grad_std"]]
+        if "i_grad_sq" in st:
+            row["grad_std"] = _moments(values[st["i_grad_sq"]], values[st["i_grad_sum"]],
+                                       st["numel"])[0]
             row["grad_finite"] = math.isfinite(row["grad_std"])
         else:
             row["grad_std"] = None

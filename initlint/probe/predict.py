@@ -342,7 +342,8 @@ class Propagator:
                 return None
             y = torch.where(z > 0, z, z * a[1])
         else:
-            fn = getattr(torch.nn.functional, op.name, None) or getattr(torch, op.name)
+            fn = op.func if callable(op.func) else (
+                getattr(torch.nn.functional, op.name, None) or getattr(torch, op.name))
             if op.name in ("relu", "relu6", "hardtanh", "leaky_relu", "elu", "selu", "celu",
                            "hardswish", "hardsigmoid", "silu", "mish", "threshold", "rrelu"):
                 args = args[:1] + [c for c in op.consts[1:] if not isinstance(c, bool)]
@@ -421,7 +422,7 @@ class Propagator:
             if w is None:
                 return None
             return State(w[0], w[1] * w[1], w[1])
-        if name in ("matmul", "mm", "bmm", "einsum_") and len(ins) >= 2:
+        if name in ("matmul", "mm", "bmm") and len(ins) >= 2:
             a, b = self.get(ins[0]), self.get(ins[1])
             k = op.in_shapes[0][-1] if op.in_shapes[0] else 1
             if ins[1][0] == "param":

@@ -4,7 +4,8 @@ A `TorchFunctionMode` sees every torch function and tensor method the model call
 call it keeps the function, its non-tensor arguments and which earlier tensors (or which
 parameters) went in, and numbers the tensors that come out. No statistic of any activation is
 read: the graph is the structure the static prediction (`predict.py`) propagates the init
-variances through. Ops run by the probe's own hooks are not recorded (`paused`).
+variances through. The probe's own hooks run with torch functions disabled: their ops are not
+recorded.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ class Tracer(TorchFunctionMode):
         self.ops: list[Op] = []
         self.sources: dict[int, tuple] = {}  # node id -> description of an input tensor
         self.next_id = 0
-        self.paused = 0
         self.new_count = 0
 
     # -- tensors
@@ -93,8 +93,6 @@ class Tracer(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if self.paused:
-            return out
         name, inplace = _norm_name(func)
         if name in ("get", "set") and not isinstance(out, torch.Tensor):
             return out

@@ -390,5 +390,6 @@ def dict_batch(batch_size):
 
 def gpt_loss(output):
     """A user loss: next-token cross-entropy against fixed targets."""
-    targets = torch.arange(output.shape[0] * output.shape[1]) % output.shape[-1]
+    n, vocab = output.shape[0] * output.shape[1], output.shape[-1]
+    targets = torch.arange(n, device=output.device) % vocab
     return F.cross_entropy(output.reshape(-1, output.shape[-1]), targets)
