@@ -1467,7 +1467,26 @@ class _Forward:
         self.g = Graph()
         self.ids = itertools.count()
         self.depth = 0
+        self.cond = 0  # > 0 inside an `if` body or a conditional expression
         self.loop_elems: dict[str, list[LayerSpec]] = {}
+
+    def _mul(self, left, right) -> frozenset:
+        """`x * torch.sigmoid(x)` is SiLU (swish) applied to x, not a sigmoid gate."""
+        for a, b in ((left, right), (right, left)):
+            if len(b) == 1:
+                gate = self.g.nodes[next(iter(b))]
+                if gate.kind == "act" and gate.act == "sigmoid" and a and \
+                        {i for i, o in self.g.edges if o == gate.id} == set(a):
+                    gate.act = gate.ref = "silu"
+                    return b
+        return frozenset({self.node("mul", left | right)})
+
+    def _add(self, left, right, where) -> int:
+        nid = self.node("add", left | right, loc=self.ex.lines.loc(where))
+        self.g.residual_adds.append((nid, sorted(left), sorted(right)))
+        if self.cond:
+            self.g.conditional_adds.append(nid)
+        return nid
 
     def node(self, kind, inputs, **kw) -> int:
         nid = next(self.ids)
@@ -1519,11 +1538,9 @@ class _Forward:
             if isinstance(stmt.target, ast.Name):
                 cur = env.get(stmt.target.id, frozenset())
                 if isinstance(stmt.op, ast.Add) and cur and val:
-                    nid = self.node("add", cur | val, loc=self.ex.lines.loc(stmt))
-                    self.g.residual_adds.append((nid, sorted(cur), sorted(val)))
-                    env[stmt.target.id] = frozenset({nid})
+                    env[stmt.target.id] = frozenset({self._add(cur, val, stmt)})
                 elif isinstance(stmt.op, ast.Mult) and cur and val:
-                    env[stmt.target.id] = frozenset({self.node("mul", cur | val)})
+                    env[stmt.target.id] = self._mul(cur, val)
                 else:
                     env[stmt.target.id] = cur | val
             return frozenset()
@@ -1532,7 +1549,11 @@ class _Forward:
             return frozenset()
         if isinstance(stmt, ast.If):
             e1, e2 = dict(env), dict(env)
-            r = self.block(stmt.body, e1) | self.block(stmt.orelse, e2)
+            self.cond += 1
+            try:
+                r = self.block(stmt.body, e1) | self.block(stmt.orelse, e2)
+            finally:
+                self.cond -= 1
             for k in set(e1) | set(e2):
                 env[k] = e1.get(k, frozenset()) | e2.get(k, frozenset())
             return r
@@ -1625,11 +1646,9 @@ class _Forward:
             left = self.expr(node.left, env)
             right = self.expr(node.right, env)
             if isinstance(node.op, ast.Add) and left and right:
-                nid = self.node("add", left | right, loc=self.ex.lines.loc(node))
-                self.g.residual_adds.append((nid, sorted(left), sorted(right)))
-                return frozenset({nid})
+                return frozenset({self._add(left, right, node)})
             if isinstance(node.op, ast.Mult) and left and right:
-                return frozenset({self.node("mul", left | right)})
+                return self._mul(left, right)
             if isinstance(node.op, ast.MatMult):
                 for side, other in ((node.right, left), (node.left, right)):
                     p = self._raw_param(side)
@@ -1638,7 +1657,11 @@ class _Forward:
             return left | right
         if isinstance(node, ast.IfExp):
             self.expr(node.test, env)
-            return self.expr(node.body, env) | self.expr(node.orelse, env)
+            self.cond += 1
+            try:
+                return self.expr(node.body, env) | self.expr(node.orelse, env)
+            finally:
+                self.cond -= 1
         if isinstance(node, (ast.Tuple, ast.List)):
             out = frozenset()
             for e in node.elts:
@@ -1738,6 +1761,12 @@ class _Forward:
                         out = self.apply_spec(self.cls.layers[name], out)
                     return out
                 return frozenset({self.node("opaque", inputs, ref="super")})
+            if fname is None and func.attr in ("append", "extend", "insert") and \
+                    isinstance(func.value, ast.Name):
+                # `outs.append(y)` / `p.extend([p6, p7])`: the list now holds those values
+                name = func.value.id
+                env[name] = env.get(name, frozenset()) | self._args(call, env)
+                return frozenset()
             if fname is None:
                 # a tensor method: x.view(...), x.flatten(1), x.chunk(2)
                 recv = self.expr(func.value, env)

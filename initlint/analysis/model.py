@@ -100,6 +100,7 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     edges: list[tuple[int, int]] = field(default_factory=list)
     residual_adds: list[tuple[int, list[int], list[int]]] = field(default_factory=list)
+    conditional_adds: list[int] = field(default_factory=list)  # adds behind an `if` / IfExp
 
 
 class _SortedSets:

@@ -16,6 +16,22 @@ def _zeroes(op, path: str, param: str = "weight") -> bool:
     return False
 
 
+def _redrawn(project, cls, path: str) -> bool:
+    """The BN's γ is set to something other than its default 1 (a random draw, a constant) in
+    some replay: it is no longer the γ = 1 this rule is about (IL206 judges a random γ)."""
+    family = project.index.mro(cls)
+    for rp in project.replays:
+        for w in rp.weights.values():
+            if w.local != path or w.param != "weight" or w.owner not in family:
+                continue
+            for op, _ in w.writes:
+                if op.kind == "constant" and op.params.get("val") == 1:
+                    continue
+                if op.kind not in ("zero", "constant") or op.params.get("val") not in (0, None):
+                    return True
+    return False
+
+
 @register
 class ResidualBNNotZeroed(Rule):
     code = "IL301"
@@ -101,7 +117,7 @@ class BasicBlock(nn.Module):
             g = project.graph(cls)
             for add, bn in g.residual_branches():
                 path = bn.ref
-                if self._offered(project, cls, path, zero_ops):
+                if self._offered(project, cls, path, zero_ops) or _redrawn(project, cls, path):
                     continue
                 spec = cls.layers[path]
                 f = project.file_of(cls)
