@@ -74,6 +74,14 @@ _SHAPE_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "contigu
                   "norm", "pow", "max", "min", "__getitem__"}
 
 
+# views of a raw parameter that keep it a weight matrix (`_Forward._raw_param`)
+_VIEW_METHODS = frozenset({"t", "transpose", "permute", "view", "reshape", "float", "half", "to",
+                           "type_as", "contiguous", "unsqueeze", "squeeze", "expand",
+                           "index_select", "bfloat16", "double"})
+_VIEW_FUNCTIONS = frozenset({"torch.index_select", "torch.transpose", "torch.permute",
+                             "torch.t", "torch.reshape"})
+
+
 class _FnIndex:
     __slots__ = ("returns", "calls", "names", "self_attrs")
 
@@ -1468,6 +1476,7 @@ class _Forward:
         self.ids = itertools.count()
         self.depth = 0
         self.cond = 0  # > 0 inside an `if` body or a conditional expression
+        self.param_alias: dict[str, str] = {}  # local name -> raw parameter it is a view of
         self.loop_elems: dict[str, list[LayerSpec]] = {}
 
     def _mul(self, left, right) -> frozenset:
@@ -1530,8 +1539,14 @@ class _Forward:
                 return frozenset()
             val = self.expr(stmt.value, env)
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            alias = self._raw_param(stmt.value)
             for t in targets:
                 self.bind(t, val, env)
+                if isinstance(t, ast.Name):
+                    if alias:
+                        self.param_alias[t.id] = alias
+                    else:
+                        self.param_alias.pop(t.id, None)
             return frozenset()
         if isinstance(stmt, ast.AugAssign):
             val = self.expr(stmt.value, env)
@@ -1786,14 +1801,28 @@ class _Forward:
             return frozenset()
         return frozenset({self.node("opaque", inputs, ref=fname or ex.imap.dotted(func))})
 
-    def _raw_param(self, node) -> str | None:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "t":
-            node = node.func.value
-        if isinstance(node, ast.Attribute) and node.attr == "T":
-            node = node.value
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
-                node.value.id == "self" and node.attr in self.cls.params:
-            return node.attr
+    def _raw_param(self, node, depth: int = 0) -> str | None:
+        """The raw parameter `node` is a view of: `self.w`, `self.w.t()`, `w.T`, a local bound to
+        one, `torch.index_select(self.w, 0, i)`, `w.transpose(1, 2)[None]`, `a if c else b`."""
+        if depth > 8:
+            return None
+        if isinstance(node, ast.Name):
+            return self.param_alias.get(node.id)
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                return node.attr if node.attr in self.cls.params else None
+            return self._raw_param(node.value, depth + 1) if node.attr in ("T", "mT", "data") \
+                else None
+        if isinstance(node, ast.Subscript):
+            return self._raw_param(node.value, depth + 1)
+        if isinstance(node, ast.IfExp):
+            return self._raw_param(node.body, depth + 1) or self._raw_param(node.orelse, depth + 1)
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Attribute) and f.attr in _VIEW_METHODS:
+                return self._raw_param(f.value, depth + 1)
+            if self.ex.resolve(f) in _VIEW_FUNCTIONS and node.args:
+                return self._raw_param(node.args[0], depth + 1)
         return None
 
     def _spec_at(self, parts) -> LayerSpec | None:

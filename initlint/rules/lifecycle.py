@@ -206,7 +206,13 @@ class Model(nn.Module):
                 for i, (a, a_cls) in enumerate(writes):
                     if a.kind in ("rescale", "apply", "copy") or (a.loc.row, a.src) in reported:
                         continue
+                    own_default = w.spec is None and a_cls is w.owner
                     for b, b_cls in writes[i + 1:]:
+                        if own_default and b_cls is not w.owner:
+                            # a reusable layer's init of its own raw parameter (HF `Conv1D`) is
+                            # its default, like a built-in's reset_parameters: a model that
+                            # re-inits it is the intended override, not a dead init
+                            break
                         if b is a or b.kind in ("rescale", "copy") or b.conditional or \
                                 b.params.get("partial") or b.symbolic and b.kind not in (
                                 "normal", "uniform", "xavier", "kaiming"):

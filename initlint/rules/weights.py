@@ -233,9 +233,7 @@ class Net(nn.Module):
             gain = K.act_gain(acts[0].node.act or "", acts[0].node.slope) if acts and \
                 family(project, acts[0].node, w.owner) != K.RUNTIME else 1.0
             too_small = False
-            unit = (e.kind == "normal" and e.std == 1.0) or (
-                e.kind == "uniform" and j.final.params.get("b") == 1.0 and
-                j.final.params.get("a") in (0.0, 0, -1.0, -1))
+            unit = _unit_draw(j.final, e)
             if unit:
                 if fi is not None and fi <= 2:
                     continue
@@ -277,28 +275,46 @@ class Net(nn.Module):
                        "shared": j.final.target == "filter"})
 
     def _raw(self, project, j, emit) -> None:
+        """A raw `nn.Parameter` used as a weight matrix (2-D, or a stacked bank of them)."""
         w = j.weight
         spec = w.owner.params.get(w.local)
-        if spec is None or spec.ctor not in ("randn", "rand") or spec.scaled:
+        if spec is None or spec.shape is None or len(spec.shape) < 2:
             return
-        if j.final is not None:
-            return
-        if spec.shape is None or len(spec.shape) < 2:
-            return
+        if any(isinstance(d, int) and d <= 2 for d in spec.shape[-2:]):
+            return  # (d // 2, 1): the fan-in may be that 1, and std 1 is then the scaled init
         g = project.graph(w.owner)
         if not g.layer_nodes(w.local):
             return  # not used as a weight matrix (a token, a position embedding)
         nexts = [n for nid in g.layer_nodes(w.local) for n in g.nexts(nid)]
         severity = "info" if any(n.normalized for n in nexts) else "error"
-        fi = spec.shape[0] if spec.shape and isinstance(spec.shape[0], int) else None
-        ctor = "torch.randn" if spec.ctor == "randn" else "torch.rand"
-        msg = (f"`nn.Parameter({ctor}(...))` weight `{w.local}` has std "
-               f"{'1' if spec.ctor == 'randn' else '0.29 and mean 0.5'} whatever its fan-in"
-               f"{f' ({fi})' if fi else ''}; scale it by fan_in ** -0.5 or init it with "
-               f"nn.init.kaiming_*/xavier_*")
         f = project.file_of(w.owner)
-        emit(self.code, severity, msg, None, None, loc=spec.loc, path=f.path, cls=w.owner,
-             layer=w.local, hint={"fix": "randn", "param": w.local})
+        stacked = " (a stack of weight matrices)" if len(spec.shape) > 2 else ""
+        final_unit = j.final is not None and _unit_draw(j.final, describe(j.final, None))
+        if j.final is not None and not final_unit:
+            return  # a later init sets the scale
+        if spec.ctor in ("randn", "rand") and not spec.scaled:
+            ctor = "torch.randn" if spec.ctor == "randn" else "torch.rand"
+            msg = (f"`nn.Parameter({ctor}(...))` weight `{w.local}`{stacked} has std "
+                   f"{'1' if spec.ctor == 'randn' else '0.29 and mean 0.5'} whatever its fan-in; "
+                   f"scale it by fan_in ** -0.5 or init it with nn.init.kaiming_*/xavier_*")
+            if final_unit:
+                msg += f" (`{j.final.func}` at line {j.final.loc.row} redraws it at std 1 again)"
+            emit(self.code, cap(severity, j), msg, None, None, loc=spec.loc, path=f.path,
+                 cls=w.owner, layer=w.local, hint={"fix": "randn", "param": w.local})
+        if final_unit:
+            msg = (f"unscaled init of weight `{w.local}`{stacked}: `{j.final.func}` draws with std "
+                   f"1 whatever the fan-in; scale by fan-in (Kaiming/Xavier)")
+            emit(self.code, cap(severity, j), msg, j.final, j, related=related_for(project, j),
+                 hint={"fix": "scaled", "act": None, "a": None, "family": None,
+                       "runtime": False, "shared": j.final.target == "filter"})
+
+
+def _unit_draw(op, e) -> bool:
+    """`normal_(w)` / `normal_(w, 0, 1)` / `uniform_(w)` / `uniform_(w, -1, 1)`: scale 1."""
+    if e.symbolic:
+        return False
+    return (e.kind == "normal" and e.std == 1.0) or (
+        e.kind == "uniform" and op.params.get("b") == 1.0 and op.params.get("a") in (0.0, -1.0))
 
 
 @register
