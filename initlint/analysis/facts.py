@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import copy
 import itertools
+import re
 
 from initlint import knowledge as K
 from initlint.analysis.consteval import evaluate, fan_scaled_gain
@@ -186,9 +187,39 @@ def _checked(name: str, val):
     return val
 
 
+_DELIBERATE = re.compile(r"\b(deliberate(ly)?|intentional(ly)?|on purpose|by design|"
+                         r"special init|requires? (a |this )?(special|specific|different) init|"
+                         r"as in the (paper|original)|following the (paper|original)|"
+                         r"(official|original|reference) (implementation|init|recipe))\b", re.I)
+_HEADERS = ("if ", "elif ", "else", "for ", "with ", "try", "@")
+
+
 class _Lines:
     def __init__(self, source: str):
         self.lines = split_lines(source)  # not str.splitlines: it also splits at \f
+
+    def deliberate(self, row: int) -> bool:
+        """A comment at the init site says the choice is deliberate: on the call's line, or in
+        the comment block right above it or above the `if`/`elif` header(s) that select it."""
+        lines = self.lines
+        if not 0 < row <= len(lines):
+            return False
+        line = lines[row - 1]
+        if "#" in line and _DELIBERATE.search(line[line.index("#"):]):
+            return True
+        r = row - 1
+        headers = 0
+        while r >= 1:
+            text = lines[r - 1].strip()
+            if text.startswith("#"):
+                if _DELIBERATE.search(text):
+                    return True
+            elif text.startswith(_HEADERS) and headers < 2:
+                headers += 1
+            else:
+                return False
+            r -= 1
+        return False
 
     def col(self, row: int, byte_col: int) -> int:
         if 0 < row <= len(self.lines):
@@ -832,7 +863,8 @@ class Extractor:
         op = InitOp(kind=kind, func=func_text, params=params, loc=self.lines.loc(call), target=tgt,
                     path=path, param=param, filter=flt, method=ctx.method,
                     conditional=ctx.conditional, flag=ctx.flag, order=next(self.order), via=ctx.via,
-                    layer_uid=uid, std_fan_gain=fan_gain, symbolic=symbolic, src=self.path)
+                    layer_uid=uid, std_fan_gain=fan_gain, symbolic=symbolic, src=self.path,
+                    deliberate=self.lines.deliberate(call.lineno))
         sink.append(op)
 
     def _init_call(self, call: ast.Call, ctx: _Ctx, cls, sink) -> bool:

@@ -71,6 +71,7 @@ class InitOp:
     std_fan_gain: float | None = None  # std written as sqrt(K/fan)
     symbolic: bool = False  # an argument that matters is not a literal
     src: str = ""  # file the statement is in
+    deliberate: bool = False  # a comment at the init site says the choice is deliberate
 
 
 @dataclass

@@ -10,6 +10,10 @@ from initlint.analysis.project import describe
 from initlint.rules import Rule, register
 from initlint.rules.common import act_desc, cap, family, layer_desc, related_for, weight_judgments
 
+# literal stds of documented model-wide recipes: a layer they leave "too small" is the recipe's
+# choice (GPT-2/BERT `initializer_range`, ViT/DeiT/Swin `trunc_normal_(std=.02)`, DCGAN)
+RECIPE_STDS = frozenset({0.02})
+
 _HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
 
 
@@ -253,7 +257,8 @@ class Net(nn.Module):
                     too_small = True
                 else:
                     continue
-            if normalized:
+            recipe = too_small and e.std in RECIPE_STDS
+            if normalized or recipe:
                 severity = "info"
             elif too_small:
                 severity = "warning"
@@ -267,6 +272,9 @@ class Net(nn.Module):
                    f"fan-in (Kaiming/Xavier)")
             if normalized:
                 msg += " (a normalization layer follows, so its scale is normalized away)"
+            elif recipe:
+                msg += (f" (std {e.std:g} is the GPT/BERT/ViT/DCGAN recipe, usually applied "
+                        f"model-wide on purpose)")
             emit(self.code, cap(severity, j), msg, j.final, j, related=related_for(project, j),
                  hint={"fix": "scaled", "act": acts[0].node.act if acts else None,
                        "a": acts[0].node.slope if acts else None,
