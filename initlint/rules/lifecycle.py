@@ -206,9 +206,10 @@ class Model(nn.Module):
                 for i, (a, a_cls) in enumerate(writes):
                     if a.kind in ("rescale", "apply", "copy") or (a.loc.row, a.src) in reported:
                         continue
-                    own_default = w.spec is None and a_cls is w.owner
+                    layer_cls = w.owner if w.spec is None else project.index.class_of_spec(w.spec)
+                    own_default = layer_cls is not None and a_cls is layer_cls
                     for b, b_cls in writes[i + 1:]:
-                        if own_default and b_cls is not w.owner:
+                        if own_default and b_cls is not layer_cls:
                             # a reusable layer's init of its own raw parameter (HF `Conv1D`) is
                             # its default, like a built-in's reset_parameters: a model that
                             # re-inits it is the intended override, not a dead init
