@@ -204,7 +204,8 @@ class Model(nn.Module):
             for w in rp.weights.values():
                 writes = w.writes
                 for i, (a, a_cls) in enumerate(writes):
-                    if a.kind in ("rescale", "apply", "copy") or (a.loc.row, a.src) in reported:
+                    if a.kind in ("rescale", "apply", "copy") or (a.loc.row, a.src, id(rp)) in \
+                            reported:
                         continue
                     layer_cls = w.owner if w.spec is None else project.index.class_of_spec(w.spec)
                     own_default = layer_cls is not None and a_cls is layer_cls
@@ -222,14 +223,17 @@ class Model(nn.Module):
                             continue
                         if _specificity(a) <= _specificity(b) or _same_init(a, b):
                             continue
-                        reported.add((a.loc.row, a.src))
+                        # once per root model: the same dead init seen from another root adds
+                        # that root's overwriting init to the finding's related locations
+                        reported.add((a.loc.row, a.src, id(rp)))
                         emit(self.code, "warning",
                              f"`{a.func}` on `{'.'.join(x for x in (w.full, w.param) if x)}` "
                              f"(in `{rp.root.name}`) is overwritten by the later "
                              f"`{b.func}` ({b.via or 'general init'}, line {b.loc.row}) before "
                              f"training: this init is dead; init specific layers after the "
                              f"general pass", a, None, path=a.src,
-                             related=[(f"overwritten here ({b.via or b.func})", b.src, b.loc)])
+                             related=[(f"overwritten here ({b.via or b.func}, in "
+                                       f"`{rp.root.name}`)", b.src, b.loc)])
                         break
 
 

@@ -38,6 +38,11 @@ def test_judge_fails_on_a_wrong_an_unjudged_and_a_missing_finding():
     assert [x.path for x in j.not_found] == ["timm/c.py"]
     assert j.precision == 0.5
     assert len(j.failures()) == 3
+    # a missed problem reported elsewhere (per the location contract) with its line as related
+    found.append({"path": "timm/f.py", "row": 9, "code": "IL203", "severity": "warning",
+                  "message": "", "related": [("timm/c.py", 7)]})
+    v[("timm/f.py", 9, "IL203")] = run.Verdict("timm/f.py", 9, "IL203", "warning", "true", "w" * 20)
+    assert run.judge("timm", found, v).not_found == []
 
 
 @pytest.mark.parametrize("name", sorted(zoo.PINS))
