@@ -41,7 +41,11 @@ class ResidualBNNotZeroed(Rule):
     what = ("Finds blocks whose `forward` adds the block input (or a shortcut of it) to a branch "
             "that ends in BatchNorm, where nothing ever zero-inits that BatchNorm's weight. "
             "Zero-init behind a user flag (`if zero_init_residual:`) or in a method such as "
-            "`zero_init_last()` counts as offered.")
+            "`zero_init_last()` counts as offered. Only the classic block counts: the add must "
+            "happen unconditionally (`if self.use_res_connect: return x + self.conv(x)` in "
+            "inverted residuals, or an aggregation node's `if self.shortcut:`, are not the "
+            "Goyal recipe), and a γ that another init already sets (even to a random value, "
+            "see IL206) is not left at 1.")
     why = ("With γ = 0 every residual block starts as the identity, which lets very deep ResNets "
            "train with large batches and improves accuracy (Goyal et al. 2017, 'Bag of Tricks'). "
            "With γ = 1 the variance of the residual stream grows with depth from the first step.")

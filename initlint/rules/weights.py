@@ -140,7 +140,9 @@ class UnscaledWeightInit(Rule):
     severity_logic = ("error; warning when the scale is only too small (a single small layer "
                       "attenuates, it does not explode) or when the layer is an output whose "
                       "consumer is not visible (logits: the scale may be a chosen temperature); "
-                      "info when a normalization layer directly follows the layer")
+                      "info when a normalization layer directly follows the layer, when a "
+                      "comment at the init says it is deliberate, or when a too-small std is "
+                      "the model-wide 0.02 recipe")
     summary = "A weight's init scale ignores its fan-in."
     what = ("Finds `normal_(w)`, `normal_(w, 0, 1)`, `uniform_(w)`, `uniform_(w, -1, 1)`, "
             "`nn.Parameter(torch.randn(out, in))` used as a weight, or a literal std whose "
