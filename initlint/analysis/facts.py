@@ -64,6 +64,7 @@ _PARAM_CTORS = {
     "torch.randn_like": "randn",
     "torch.empty_like": "empty",
 }
+_LEGACY_CTORS = {"torch.Tensor", "torch.FloatTensor"}  # memory for sizes, a copy for data
 _PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
 _FUNCTIONAL_NORMS = {f"torch.nn.functional.{n}" for n in (
     "normalize", "layer_norm", "group_norm", "batch_norm", "instance_norm", "rms_norm",
@@ -915,8 +916,17 @@ class Extractor:
         if isinstance(node, ast.Call):
             name = self.resolve(node.func)
             if name in _PARAM_CTORS:
+                ctor = _PARAM_CTORS[name]
+                if name in _LEGACY_CTORS and ctor == "empty" and node.args:
+                    # `torch.Tensor([mix_factor])` is data; `torch.Tensor(n, m)` is memory
+                    first = node.args[0]
+                    if isinstance(first, (ast.List, ast.Tuple, ast.ListComp, ast.Set)):
+                        return "tensor", None, scaled
+                    if len(node.args) == 1 and isinstance(first, ast.Call) or isinstance(
+                            self.ev(first, ctx), (list, tuple, float)):
+                        return "other", None, scaled  # built from a value, not a size
                 shape = tuple(self.ev(a, ctx) for a in node.args if not isinstance(a, ast.Starred))
-                return _PARAM_CTORS[name], shape, scaled
+                return ctor, shape, scaled
             if isinstance(node.func, ast.Attribute) and node.func.attr in K.TENSOR_INIT_METHODS:
                 inner = self._tensor_ctor(node.func.value, ctx)
                 if inner is not None:

@@ -252,7 +252,8 @@ class Net(nn.Module):
                 if implied > 4 * gain:
                     reason = (f"std {e.std:g} with fan_in {fi:g} implies gain {implied:.3g}, "
                               f"{implied / gain:.1f}× the {gain:.3g} this layer needs")
-                elif implied * 4 < gain and project.is_hidden(w.owner, w.local) and \
+                elif implied * 4 < gain and not j.final.params.get("std_expr") and \
+                        project.is_hidden(w.owner, w.local) and \
                         not project.graph(w.owner).renormalized(w.local):
                     reason = (f"std {e.std:g} with fan_in {fi:g} implies gain {implied:.3g}, "
                               f"{gain / implied:.1f}× below the {gain:.3g} this hidden layer needs")
