@@ -26,6 +26,14 @@ def _specificity(op) -> int:
     return 0
 
 
+def _meant(w, a, rp) -> str:
+    """`zeros_(decoder.weight)` right before a draw on `decoder.weight`: the bias was meant."""
+    if w.param == "weight" and a.kind in ("zero", "constant") and \
+            (w.full, "bias") in rp.weights:
+        return f"; did you mean `{'.'.join(x for x in (w.full, 'bias') if x)}`?"
+    return ""
+
+
 @register
 class InitNeverApplied(Rule):
     code = "IL401"
@@ -219,19 +227,28 @@ class Model(nn.Module):
                                 b.params.get("partial") or b.symbolic and b.kind not in (
                                 "normal", "uniform", "xavier", "kaiming"):
                             continue
-                        if _specificity(a) <= _specificity(b) and b_cls is a_cls:
+                        same_tensor = _specificity(a) == _specificity(b) == 2 and \
+                            b_cls is a_cls and not a.conditional
+                        if not same_tensor and (_specificity(a) <= _specificity(b) or
+                                                _same_init(a, b)):
                             continue
-                        if _specificity(a) <= _specificity(b) or _same_init(a, b):
+                        if same_tensor and _same_init(a, b):
                             continue
                         # once per root model: the same dead init seen from another root adds
                         # that root's overwriting init to the finding's related locations
                         reported.add((a.loc.row, a.src, id(rp)))
-                        emit(self.code, "warning",
-                             f"`{a.func}` on `{'.'.join(x for x in (w.full, w.param) if x)}` "
-                             f"(in `{rp.root.name}`) is overwritten by the later "
-                             f"`{b.func}` ({b.via or 'general init'}, line {b.loc.row}) before "
-                             f"training: this init is dead; init specific layers after the "
-                             f"general pass", a, None, path=a.src,
+                        target = '.'.join(x for x in (w.full, w.param) if x)
+                        if same_tensor:
+                            msg = (f"`{a.func}` on `{target}` is overwritten by `{b.func}` on the "
+                                   f"same tensor at line {b.loc.row}: this init is dead"
+                                   f"{_meant(w, a, rp)}")
+                        else:
+                            msg = (f"`{a.func}` on `{target}` (in `{rp.root.name}`) is "
+                                   f"overwritten by the later `{b.func}` "
+                                   f"({b.via or 'general init'}, line {b.loc.row}) before "
+                                   f"training: this init is dead; init specific layers after "
+                                   f"the general pass")
+                        emit(self.code, "warning", msg, a, None, path=a.src,
                              related=[(f"overwritten here ({b.via or b.func}, in "
                                        f"`{rp.root.name}`)", b.src, b.loc)])
                         break
