@@ -271,4 +271,9 @@ def test_bert_and_gpt2_from_config():
     r = probe("transformers:GPT2Model", "--kwargs", gpt2, "--output-format", "json",
               "--no-static", "--device", "cpu", "--batch-size", "4")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["verdicts"] == []
+    obj = json.loads(r.stdout)
+    assert obj["verdicts"] == []
+    # Conv1D (torch.addmm), a causal mask given to scaled_dot_product_attention, the key/value
+    # cache's torch.cat: every weight layer predicted within 2×
+    check = obj["prediction"]
+    assert check["predicted"] == check["weight_layers"] == check["within_2x"] == 10

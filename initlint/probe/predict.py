@@ -40,7 +40,7 @@ UNARY = {
     "selu", "celu", "leaky_relu", "softplus", "mish", "hardtanh", "softsign", "tanhshrink",
     "logsigmoid", "exp", "abs", "neg", "square", "sin", "cos", "erf", "rrelu", "prelu",
     "threshold", "hardshrink", "softshrink", "quick_gelu", "clamp", "clip", "clamp_min",
-    "clamp_max",
+    "clamp_max", "pow", "sqrt", "rsqrt",
 }
 MONOTONE = {"relu", "relu6", "leaky_relu", "elu", "selu", "celu", "tanh", "sigmoid",
             "hardtanh", "softsign", "softplus", "hardsigmoid", "rrelu", "prelu", "logsigmoid"}
@@ -275,6 +275,7 @@ class Propagator:
         self.pm = pmoments      # param name -> (E[x²], E[x])
         self.pshapes = pshapes  # param name -> shape
         self._unary_cache: dict = {}
+        self.keys: dict[int, float] = {}  # node -> E[1/keys left] of an attention mask
 
     def pstate(self, name) -> State | None:
         mom = self.pm.get(name)
@@ -399,6 +400,13 @@ class Propagator:
             if x is None or w is None or not shp:
                 return None
             return self._affine(x, shp[-1], w, b)
+        if name == "addmm" and len(ins) >= 3:
+            # torch.addmm(bias, x, W): Hugging Face's Conv1D (GPT-2), weight (in, out)
+            x2, w = self.get(ins[1]), self._weight(op, 2)
+            shp = op.in_shapes[2]
+            if x2 is None or w is None or not shp:
+                return None
+            return self._affine(x2, shp[0], w, self._weight(op, 0))
         if name in CONVS:
             w = self._weight(op, 1)
             b = self._weight(op, 2) if len(ins) > 2 else None
@@ -450,11 +458,13 @@ class Propagator:
             else:
                 shared = ((x.p - x.m * x.m) / x.var) if x is not None and x.var > 0 else 0.0
             return State(g2 + b2, g2 * min(max(shared, 0.0), 1.0) + b2, bm)
-        if x is None and name not in ("softmax", "scaled_dot_product_attention", "cat",
+        if x is None and name not in ("softmax", "scaled_dot_product_attention", "cat", "concat",
                                       "stack", "zeros", "ones", "zeros_like", "ones_like",
                                       "full", "multi_head_attention_forward"):
             return None
         if name in SHAPE_OPS:
+            if name == "masked_fill" and op.kwargs.get("_inv_keys"):
+                self.keys[op.outs[0]] = op.kwargs["_inv_keys"]
             return x
         if name in DROPOUT:
             pd = op.kwargs.get("p", op.consts[1] if len(op.consts) > 1 and
@@ -505,10 +515,12 @@ class Propagator:
                 return self._unary(x.pre[0], mx)
             return mx
         if name in ("cat", "stack", "concat", "concatenate"):
-            sts = [self.get(r) for r in ins]
+            # empty pieces (a key/value cache before its first update) weigh nothing
+            parts = [(r, sh) for r, sh in zip(ins, op.in_shapes) if _prod(sh) > 0]
+            sts = [self.get(r) for r, _ in parts]
             if not sts or any(s is None for s in sts):
                 return None
-            ns = [_prod(s) for s in op.in_shapes]
+            ns = [_prod(sh) for _, sh in parts]
             tot = sum(ns) or 1
             return State(sum(s.q * n for s, n in zip(sts, ns)) / tot,
                          sum(s.p * n for s, n in zip(sts, ns)) / tot,
@@ -522,8 +534,10 @@ class Propagator:
                 return None
             dim = op.kwargs.get("dim", op.consts[1] if len(op.consts) > 1 else -1)
             L = op.shapes[0][dim if isinstance(dim, int) else -1]
-            var = x.var if x is not None else 0.0
-            return State(min(math.exp(min(var, 50.0)), L) / (L * L), 1.0 / (L * L), 1.0 / L)
+            var = x.var if x is not None and math.isfinite(x.var) else 0.0
+            # near-uniform weights over the keys a row keeps (all L, or 1/E[1/t] under a mask)
+            inv = (self.keys.get(ins[0][1]) if ins and ins[0][0] == "node" else None) or 1.0 / L
+            return State(min(math.exp(min(var, 50.0)) * inv, 1.0) / L, 1.0 / (L * L), 1.0 / L)
         if name == "scaled_dot_product_attention" and len(ins) >= 3:
             qs, ks, vs = (self.get(r) for r in ins[:3])
             if vs is None:
@@ -532,7 +546,10 @@ class Propagator:
             d = op.in_shapes[0][-1] if op.in_shapes[0] else 1
             scale = op.kwargs.get("scale") or 1 / math.sqrt(d)
             var = scale * scale * d * qs.q * ks.q if qs is not None and ks is not None else 0
-            f = min(math.exp(min(var, 50.0)) / max(L, 1), 1.0)
+            causal = op.kwargs.get("is_causal") or (len(op.consts) > 5 and op.consts[5] is True)
+            inv = op.kwargs.get("_inv_keys") or (
+                (sum(1.0 / t for t in range(1, L + 1)) / L) if causal else 1.0 / max(L, 1))
+            f = min(math.exp(min(var, 50.0)) * inv, 1.0)
             return State(vs.p + (vs.q - vs.p) * f, vs.p, vs.m)
         if name == "multi_head_attention_forward":
             return self._mha(op)

@@ -135,8 +135,40 @@ class Tracer(TorchFunctionMode):
                 outs.append(k)
                 shapes.append(tuple(t.shape) if t.is_floating_point() else None)
         if outs:
+            if name == "masked_fill":
+                kw["_inv_keys"] = _inv_keys(args, kwargs)
+            elif name == "scaled_dot_product_attention":
+                kw["_inv_keys"] = _sdpa_inv_keys(args, kwargs)
             self.ops.append(Op(name, func, ins, consts, outs, shapes, shapes_in, kw, inplace))
         return out
+
+
+def _inv_keys(args, kwargs):
+    """For `scores.masked_fill(mask, -inf)` (attention masking): the mean over rows of
+    1 / (number of keys left), a property of the mask's structure (causal: H_T / T), which
+    sets how much softmax attention averages. None for any other fill."""
+    mask = args[1] if len(args) > 1 else kwargs.get("mask")
+    value = args[2] if len(args) > 2 else kwargs.get("value")
+    if isinstance(value, torch.Tensor):
+        value = float(value) if value.numel() == 1 else None
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() < 1 or \
+            not isinstance(value, (int, float)) or value > -1e3:
+        return None
+    with torch.no_grad():
+        left = (~mask).sum(-1).clamp(min=1).double()
+        return float((1.0 / left).mean())
+
+
+def _sdpa_inv_keys(args, kwargs):
+    """E[1/keys kept] of scaled_dot_product_attention's `attn_mask` (bool: True keeps; float:
+    -inf drops), None without a mask."""
+    mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
+    if not isinstance(mask, torch.Tensor) or mask.dim() < 1:
+        return None
+    with torch.no_grad():
+        keep = mask if mask.dtype == torch.bool else mask > -1e3
+        left = keep.sum(-1).clamp(min=1).double()
+        return float((1.0 / left).mean())
 
 
 _PASS = {"view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze",
