@@ -158,7 +158,7 @@ def _arch_timing(name: str, repeat: int, toy: bool = False) -> tuple[float, floa
         for p in model.parameters():
             p.grad = None
         t = M.first_tensor(model(*batch.args, **batch.kwargs))
-        t.backward(M.cotangent(t, 0))
+        (t * M.cotangent(t, 0)).sum().backward()
 
     def probe():
         return M.measure(model, batch)

@@ -656,11 +656,13 @@ def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static
                     warnings.append("the loss does not require grad: gradients not measured")
                 del loss
             elif backward and t.requires_grad:
+                # the scalar <output, g>: its gradient with respect to the output is g (a
+                # backward with an explicit gradient would import sympy, over a second)
                 g = cotangent(t, seed)
-                with torch.no_grad():
-                    loss_i = defer.add((t.detach().float() * g.float()).sum())
-                t.backward(g)
-                del g
+                loss = (t * g).sum()
+                loss_i = defer.add(loss.detach().float())
+                loss.backward()
+                del g, loss
             elif backward:
                 warnings.append("the model output does not require grad: gradients not measured")
         else:
