@@ -64,6 +64,8 @@ _PARAM_CTORS = {
     "torch.randn_like": "randn",
     "torch.empty_like": "empty",
 }
+_NOT_FACTORIES = ("torch.nn.init.", "torch.nn.functional.", "math.", "numpy.",
+                  "transformers.initialization.")
 _LEGACY_CTORS = {"torch.Tensor", "torch.FloatTensor"}  # memory for sizes, a copy for data
 _PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
 _FUNCTIONAL_NORMS = {f"torch.nn.functional.{n}" for n in (
@@ -457,6 +459,7 @@ class Extractor:
         for n in self.fn_index.get(id(fn), _EMPTY).names:
             names[n.id] = names.get(n.id, 0) + 1
         ff.names = names
+        ff.returns_value = bool(self.fn_index.get(id(fn), _EMPTY).returns)
         if depth > 3:
             return
         for stmt in ast.walk(fn):
@@ -599,7 +602,27 @@ class Extractor:
             spec.slope = self._slope(spec.act, node, ctx)
         if args is not None and kind in K.LAYERS:
             spec.args = self._layer_args(kind, args, ctx)
+        if isinstance(node, ast.Call) and kind not in K.LAYERS:
+            spec.pretrained = self._pretrained(kind, node, ctx)
         return spec
+
+    def _pretrained(self, kind: str | None, call: ast.Call, ctx) -> bool:
+        """Built with pretrained weights: `X.from_pretrained(...)`, `resnet50(pretrained=True)`,
+        `resnet50(weights="IMAGENET1K_V2")`, `timm.create_model(name, pretrained=True)`."""
+        if (kind or "").endswith(".from_pretrained") or (
+                isinstance(call.func, ast.Attribute) and call.func.attr == "from_pretrained"):
+            return True
+        for kw in call.keywords:
+            if kw.arg in ("pretrained", "weights", "pretrained_backbone", "weights_backbone"):
+                if isinstance(kw.value, ast.Constant) and kw.value.value in (
+                        None, False, "", 0):
+                    continue
+                val = self.ev(kw.value, ctx) if ctx is not None else None
+                if val is True or (isinstance(val, str) and val) or (
+                        kw.arg.startswith("weights") and isinstance(kw.value, (ast.Attribute,
+                                                                               ast.Constant))):
+                    return True
+        return False
 
     def _slope(self, act, node, ctx):
         if not isinstance(node, ast.Call):
@@ -770,8 +793,9 @@ class Extractor:
         spec = self._new_spec(kind, node, ctx, node)
         if kind in K.ACT_MODULES or kind in K.LAYERS or kind in K.TRANSPARENT_LAYERS:
             return spec
-        if kind.startswith("torch.") and not kind.startswith("torch.nn."):
-            return None  # torch.zeros(...) and friends are tensors, not modules
+        if kind.startswith("torch.") and not kind.startswith("torch.nn.") or \
+                kind.startswith(_NOT_FACTORIES):
+            return None  # torch.zeros(...), init functions, math: values, not modules
         short = kind.rsplit(".", 1)[-1]
         if not short[:1].isupper():
             # a lower-case callable: a helper factory (`conv3x3`) resolved in the index
@@ -873,6 +897,8 @@ class Extractor:
                     n.args[0], ast.Constant) and (self.resolve(n.func) or "").endswith("calculate_gain"):
                 if isinstance(n.args[0].value, str):
                     params["gain_nl"] = n.args[0].value
+            if name == "a" and _gain_call(n, self.resolve, ctx.env):
+                params["a_is_gain"] = True  # kaiming_*(w, a=calculate_gain(...)): a gain as slope
             val = _checked(name, self.ev(n, ctx))
             if name == "std" and val is not None and not isinstance(n, ast.Constant):
                 params["std_expr"] = True  # written as a formula: `(2 / 32) ** 0.5`
@@ -1153,6 +1179,10 @@ class Extractor:
     def _assign(self, target, value, ctx: _Ctx, cls, sink) -> None:
         if isinstance(target, ast.Name):
             name = target.id
+            if _gain_call(value, self.resolve, ctx.env):
+                ctx.env[_GAIN_MARK + name] = True
+            else:
+                ctx.env.pop(_GAIN_MARK + name, None)
             v = self._classname_var(value, ctx)
             if v:
                 ctx.env[name] = ("__classname__", v)  # classname = m.__class__.__name__
@@ -1967,6 +1997,18 @@ class _Forward:
 _INIT_SHORT = {}
 for _full in K.INIT_FUNCTIONS:
     _INIT_SHORT.setdefault(_full.rsplit(".", 1)[-1], _full)
+
+
+def _gain_call(node, resolve, env) -> bool:
+    """`calculate_gain(...)`, directly or through a local assigned from it."""
+    if isinstance(node, ast.Call):
+        return (resolve(node.func) or "").endswith("calculate_gain")
+    if isinstance(node, ast.Name):
+        return env.get(f"{_GAIN_MARK}{node.id}", False)
+    return False
+
+
+_GAIN_MARK = "\0gain:"  # env key marking a local assigned from calculate_gain(...)
 
 
 def _is_staticmethod(fn) -> bool:

@@ -33,6 +33,7 @@ class LayerSpec:
     from_param: str | None = None  # class taken from this constructor argument's default
     wrapped_act: str | None = None  # activation carried inside a wrapper (ConvNormAct)
     uid: int = 0
+    pretrained: bool = False  # built with pretrained weights (`from_pretrained`, `weights=`)
 
 
 @dataclass
@@ -135,6 +136,7 @@ class FunctionFacts:
     called_methods: list[str] = field(default_factory=list)
     names: dict = field(default_factory=dict)  # name -> times loaded in the body (IL401 liveness)
     nested_init: bool = False  # a function defined inside it initializes weights
+    returns_value: bool = False  # has a `return <value>` (a factory, not an init procedure)
 
 
 @dataclass
