@@ -1,0 +1,165 @@
+"""The project as the evaluator sees it: per file, a compact picklable form (its import map
+and the top-level definitions and assignments, no expression-statement noise), and name
+lookup across files.
+
+A file's form depends only on its text, so it is what a cache stores per content hash; a
+class's evaluation records which files it looked names up in (its dependency set), so an
+edit re-evaluates only the classes that depend on the edited file.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+
+from initlint.analysis.names import canonical, collect_imports, module_name_for
+from initlint.evaluate.values import ClassV, FuncV, Ref, Unknown
+
+_KEEP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign,
+         ast.If, ast.Try, ast.Expr, ast.AugAssign, ast.For, ast.With)
+
+
+class SourceFile:
+    """One file's compact form. `body`: its top-level statements that bind names or build
+    and initialise models (scripts); docstrings and bare expressions without calls dropped."""
+
+    __slots__ = ("path", "module", "imports", "body", "defs", "_globals")
+
+    def __init__(self, path: str, module: str, imports: dict, body: list):
+        self.path, self.module, self.imports, self.body = path, module, imports, body
+        self.defs = {}
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.defs.setdefault(stmt.name, stmt) if _overload(stmt) else \
+                    self.defs.__setitem__(stmt.name, stmt)
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                for t in targets:
+                    if isinstance(t, ast.Name):
+                        self.defs[t.id] = stmt
+        self._globals = None
+
+    def __getstate__(self):
+        return (self.path, self.module, self.imports, self.body)
+
+    def __setstate__(self, state):
+        self.__init__(*state)
+
+    @classmethod
+    def parse(cls, path: str, text: str, module: str | None = None) -> "SourceFile":
+        tree = ast.parse(text, filename=path)
+        module = module or module_name_for(path)
+        imap = collect_imports(tree, module, path.endswith("__init__.py"))
+        body = [s for s in tree.body if isinstance(s, _KEEP) and not (
+            isinstance(s, ast.Expr) and not isinstance(s.value, ast.Call))]
+        return cls(path, module, dict(imap.names), body)
+
+
+def _overload(node) -> bool:
+    """`@overload` stubs never replace the real definition."""
+    return any((isinstance(d, ast.Name) and d.id == "overload")
+               or (isinstance(d, ast.Attribute) and d.attr == "overload")
+               for d in getattr(node, "decorator_list", ()))
+
+
+class Project:
+    """All files, by module name; resolves a dotted name to a project definition or a Ref."""
+
+    def __init__(self, files: list[SourceFile]):
+        self.files = {f.module: f for f in files}
+        self.by_path = {f.path: f for f in files}
+        self._classes: dict = {}  # (module, name) -> ClassV
+        self._funcs: dict = {}
+        self.interp = None  # set by the Interpreter using this project
+
+    @classmethod
+    def from_sources(cls, sources: dict[str, str], root: str | None = None) -> "Project":
+        """`{path: text}`; module names from the package layout on disk or, for paths not on
+        disk, from the path itself (`pkg/mod.py` -> `pkg.mod`)."""
+        files = []
+        for path, text in sources.items():
+            module = None
+            if not os.path.exists(path):
+                rel = os.path.relpath(path, root) if root else path
+                module = rel[:-3].replace(os.sep, ".").replace("/", ".")
+                if module.endswith(".__init__"):
+                    module = module[: -len(".__init__")]
+            try:
+                files.append(SourceFile.parse(path, text, module))
+            except (SyntaxError, ValueError):
+                continue
+        return cls(files)
+
+    # ------------------------------------------------------------------ lookup
+    def lookup_global(self, src: SourceFile, name: str, deps: set | None = None):
+        """The value of a module-level name: a definition of this file, an import, a Python
+        builtin (as `Ref('builtins.X')`); Unknown when none."""
+        node = src.defs.get(name)
+        if node is not None:
+            if deps is not None:
+                deps.add(src.path)
+            return self._def_value(src, name, node)
+        target = src.imports.get(name)
+        if target is not None:
+            return self.resolve_dotted(target, deps)
+        if name in _BUILTINS:
+            return Ref(f"builtins.{name}")
+        return Unknown(f"name {name}")
+
+    def resolve_dotted(self, dotted: str, deps: set | None = None, depth: int = 0):
+        dotted = canonical(dotted)
+        parts = dotted.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            mod = ".".join(parts[:i])
+            f = self.files.get(mod)
+            if f is None:
+                continue
+            rest = parts[i:]
+            if depth > 8 or (rest[0] not in f.defs and rest[0] not in f.imports):
+                if ".".join(parts[:i + 1]) in self.files:
+                    continue
+                return Ref(dotted)
+            v = self.lookup_global(f, rest[0], deps) if rest[0] in f.defs else \
+                self.resolve_dotted(f.imports[rest[0]], deps, depth + 1)
+            for attr in rest[1:]:
+                if isinstance(v, ClassV):
+                    v = v.lookup(attr)[0]
+                elif isinstance(v, Ref):
+                    v = Ref(f"{v.name}.{attr}")
+                else:
+                    return Unknown(f"attribute {attr}")
+            return v
+        return Ref(dotted)
+
+    def _def_value(self, src: SourceFile, name: str, node):
+        if isinstance(node, ast.ClassDef):
+            key = (src.module, name)
+            c = self._classes.get(key)
+            if c is None:
+                c = self._classes[key] = ClassV(name, f"{src.module}.{name}", node, src)
+                self.interp.build_class(c)
+            return c
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            key = (src.module, name)
+            f = self._funcs.get(key)
+            if f is None:
+                f = self._funcs[key] = FuncV(node, src)
+            return f
+        return self.interp.module_assign(src, name, node)
+
+    def classes(self):
+        """Every class defined at module level, as (SourceFile, name)."""
+        for f in self.files.values():
+            for name, node in f.defs.items():
+                if isinstance(node, ast.ClassDef):
+                    yield f, name
+
+
+_BUILTINS = {
+    "range", "len", "enumerate", "zip", "reversed", "list", "tuple", "dict", "set", "isinstance",
+    "issubclass", "type", "getattr", "setattr", "hasattr", "super", "min", "max", "abs", "int",
+    "float", "str", "bool", "sorted", "sum", "any", "all", "print", "round", "map", "filter",
+    "callable", "id", "iter", "next", "object", "staticmethod", "classmethod", "property",
+    "ValueError", "NotImplementedError", "TypeError", "KeyError", "RuntimeError", "Exception",
+    "AssertionError", "AttributeError", "divmod", "pow", "frozenset", "vars", "repr", "hash",
+}
