@@ -113,7 +113,7 @@ class CallMixin:
         if self.depth >= MAX_DEPTH:
             return Unknown(f"depth {fn.name}")
         memo_key = None
-        if all(known(x) for x in args) and all(known(x) for x in kwargs.values()):
+        if all(_scalar(x) for x in args) and all(_scalar(x) for x in kwargs.values()):
             memo_key = (id(fn.node), tuple(args), tuple(sorted(kwargs.items())))
             hit = self.memo.get(memo_key)
             if hit is not None:
@@ -238,8 +238,9 @@ class CallMixin:
             return BoundMethod(obj, attr)
         if t is FuncV and attr == "__name__":
             return obj.name
-        if t is PartialV and attr == "func":
-            return obj.func
+        if t is PartialV and attr in ("func", "keywords", "args"):
+            return obj.func if attr == "func" else dict(obj.kwargs) if attr == "keywords" \
+                else tuple(obj.args)
         return Unknown(f"attribute {attr}")
 
     def set_attr(self, obj, attr, value, fr, node=None):
@@ -264,6 +265,11 @@ class CallMixin:
                 obj.attrs[attr] = value
         elif isinstance(obj, ClassV):
             obj.attrs[attr] = value
+
+
+def _scalar(v) -> bool:
+    return isinstance(v, (int, float, str, bool, type(None))) or isinstance(v, tuple) and all(
+        _scalar(x) for x in v)
 
 
 class _Lazy:

@@ -166,6 +166,11 @@ class ExprMixin:
                 r = _safe(operator.contains, b, a)
             elif isinstance(b, ModuleV) and isinstance(a, str) and b.kind.endswith("ModuleDict"):
                 r = a in b.children
+            elif isinstance(b, (list, tuple)) and isinstance(a, _ABSTRACT):
+                r = any(x is a or isinstance(x, Ref) and isinstance(a, Ref) and x.name == a.name
+                        for x in b)
+                if not r and any(is_unknown(x) for x in b):
+                    return Unknown("in")
             else:
                 return Unknown("in")
             if is_unknown(r):

@@ -114,6 +114,8 @@ class Interpreter(ExprMixin, StmtMixin, CallMixin, TorchMixin, InitMixin, Forwar
             return None, "step budget exceeded"
         except RecursionError:
             return None, "recursion too deep"
+        finally:
+            self.steps, self.depth = 0, 0
 
     def build(self, cls: ClassV, args=(), kwargs=None) -> Evaluation:
         """Construct `cls` with its own defaults (required arguments unknown)."""

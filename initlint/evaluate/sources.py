@@ -23,10 +23,11 @@ class SourceFile:
     """One file's compact form. `body`: its top-level statements that bind names or build
     and initialise models (scripts); docstrings and bare expressions without calls dropped."""
 
-    __slots__ = ("path", "module", "imports", "body", "defs", "_globals")
+    __slots__ = ("path", "module", "imports", "body", "defs", "stars")
 
-    def __init__(self, path: str, module: str, imports: dict, body: list):
+    def __init__(self, path: str, module: str, imports: dict, body: list, stars=()):
         self.path, self.module, self.imports, self.body = path, module, imports, body
+        self.stars = tuple(stars)  # modules of `from X import *`
         self.defs = {}
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -37,10 +38,9 @@ class SourceFile:
                 for t in targets:
                     if isinstance(t, ast.Name):
                         self.defs[t.id] = stmt
-        self._globals = None
 
     def __getstate__(self):
-        return (self.path, self.module, self.imports, self.body)
+        return (self.path, self.module, self.imports, self.body, self.stars)
 
     def __setstate__(self, state):
         self.__init__(*state)
@@ -52,7 +52,10 @@ class SourceFile:
         imap = collect_imports(tree, module, path.endswith("__init__.py"))
         body = [s for s in tree.body if isinstance(s, _KEEP) and not (
             isinstance(s, ast.Expr) and not isinstance(s.value, ast.Call))]
-        return cls(path, module, dict(imap.names), body)
+        stars = [imap._resolve_relative(s.level, s.module) if s.level else s.module
+                 for s in tree.body if isinstance(s, ast.ImportFrom)
+                 and any(a.name == "*" for a in s.names)]
+        return cls(path, module, dict(imap.names), body, stars)
 
 
 def _overload(node) -> bool:
@@ -102,6 +105,10 @@ class Project:
         target = src.imports.get(name)
         if target is not None:
             return self.resolve_dotted(target, deps)
+        for mod in src.stars:
+            f = self.files.get(mod)
+            if f is not None and f is not src and (name in f.defs or name in f.imports):
+                return self.lookup_global(f, name, deps)
         if name in _BUILTINS:
             return Ref(f"builtins.{name}")
         return Unknown(f"name {name}")

@@ -79,6 +79,8 @@ class TorchMixin:
                 except (ValueError, OverflowError, TypeError):
                     return Unknown(name)
             return Unknown(name)
+        if name in ("collections.OrderedDict", "typing.OrderedDict"):
+            return self.call_builtin("dict", args, kwargs, fr, node)
         if name in ("functools.partial",) and args:
             return PartialV(args[0], tuple(args[1:]), dict(kwargs))
         if name in ("copy.deepcopy", "copy.copy") and args:
@@ -116,12 +118,10 @@ class TorchMixin:
         call `super().__init__(...)`)."""
         short = K.layer_short(name)
         if short in ("Sequential", "ModuleList", "ModuleDict"):
-            items = args[0] if short != "Sequential" or (args and isinstance(args[0], dict)) \
-                else list(args)
-            if short == "Sequential" and len(args) == 1 and isinstance(args[0], dict):
-                items = args[0]
-            if items is None or (not args and short != "Sequential"):
-                items = [] if not args else items
+            if short == "Sequential":
+                items = args[0] if len(args) == 1 and isinstance(args[0], dict) else list(args)
+            else:
+                items = args[0] if args else kwargs.get("modules", [])
             pairs = list(items.items()) if isinstance(items, dict) else (
                 list(enumerate(items)) if isinstance(items, (list, tuple)) else None)
             if pairs is None:
@@ -172,6 +172,12 @@ class TorchMixin:
                 if None in t:
                     return Unknown(name)
                 return builtins.any(t) if name == "any" else builtins.all(t)
+            if name == "dict":
+                base = dict(items[0]) if items and isinstance(items[0], dict) else (
+                    dict(items[0]) if items and all(isinstance(p, tuple) and len(p) == 2 and
+                                                    known(p[0]) for p in items[0]) else {})
+                base.update({k: v for k, v in kwargs.items() if k != "**"})
+                return base
             try:
                 out = getattr(builtins, name)(*items, **{k: v for k, v in kwargs.items()
                                                          if known(v)})
@@ -205,7 +211,10 @@ class TorchMixin:
             from initlint.evaluate.calls import SuperV
 
             return SuperV(args[1], args[0]) if isinstance(args[0], ClassV) else Unknown("super")
-        if name in ("print", "callable", "id", "hash", "vars"):
+        if name == "callable" and args:
+            return True if isinstance(args[0], (ClassV, FuncV, Ref, PartialV, BoundMethod)) \
+                else Unknown(name)
+        if name in ("print", "id", "hash", "vars"):
             return None if name == "print" else Unknown(name)
         if name in ("ValueError", "NotImplementedError", "TypeError", "KeyError",
                     "RuntimeError", "Exception", "AssertionError", "AttributeError"):
@@ -254,6 +263,13 @@ class TorchMixin:
                     [Ref("builtins.int")] if t is bool else [])
         if obj is None:
             return [Ref("builtins.NoneType")]
+        if isinstance(obj, ClassV) or isinstance(obj, Ref) and obj.name.rsplit(
+                ".", 1)[-1][:1].isupper():  # by naming convention, a class
+            return [Ref("builtins.type")]
+        if isinstance(obj, FuncV):
+            return [Ref("types.FunctionType"), Ref("types.LambdaType")]
+        if isinstance(obj, PartialV):
+            return [Ref("functools.partial")]
         return None
 
     def type_of(self, obj):

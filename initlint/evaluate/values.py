@@ -53,6 +53,9 @@ class FuncV:
     def name(self) -> str:
         return getattr(self.node, "name", "<lambda>")
 
+    def __repr__(self):
+        return f"FuncV({self.name})"
+
 
 @dataclass(eq=False)
 class ClassV:
@@ -64,6 +67,9 @@ class ClassV:
     src: object
     bases: list = field(default_factory=list)  # evaluated: ClassV | Ref | Unknown
     attrs: dict = field(default_factory=dict)  # class-level names: FuncV or evaluated values
+
+    def __repr__(self):
+        return f"ClassV({self.qualname})"
 
     def mro(self) -> list:
         """Project classes then external bases, depth first, each once (good enough for the
