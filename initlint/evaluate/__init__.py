@@ -22,18 +22,42 @@ from initlint.evaluate.values import (
 )
 
 __all__ = ["CERTAIN", "MAY", "ClassV", "Evaluation", "Interpreter", "ModuleV", "ParamV",
-           "Project", "SourceFile", "TensorV", "Unknown", "Write", "evaluate_source"]
+           "Project", "SourceFile", "TensorV", "Unknown", "Write", "build_class", "evaluate_source",
+           "run_script"]
 
 
-def evaluate_source(text: str, path: str = "model.py"):
-    """Convenience for one file: (interpreter, {class name: Evaluation}) for every
-    nn.Module class defined in it."""
-    project = Project.from_sources({path: text})
+def _project(sources):
+    if isinstance(sources, str):
+        sources = {"model.py": sources}
+    return Project.from_sources(sources), next(iter(sources))
+
+
+def evaluate_source(sources, path: str | None = None):
+    """(interpreter, {class name: Evaluation}) for every nn.Module class defined in `path`
+    (default: the first file). `sources`: a text, or `{path: text}` for several files."""
+    project, first = _project(sources)
     ev = Interpreter(project)
-    src = project.by_path[path]
+    src = project.by_path[path or first]
     out = {}
     for name in list(src.defs):
         c = project.lookup_global(src, name)
         if isinstance(c, ClassV) and ev.is_module_class(c):
             out[name] = ev.build(c)
     return ev, out
+
+
+def build_class(sources, name: str, path: str | None = None, *args, **kwargs):
+    """(interpreter, Evaluation) of one class constructed with `args`/`kwargs`."""
+    project, first = _project(sources)
+    ev = Interpreter(project)
+    c = project.lookup_global(project.by_path[path or first], name)
+    if not isinstance(c, ClassV):
+        raise KeyError(name)
+    return ev, ev.build(c, args, kwargs)
+
+
+def run_script(sources, path: str | None = None):
+    """(interpreter, {name: ModuleV}) of a module-level script."""
+    project, first = _project(sources)
+    ev = Interpreter(project)
+    return ev, ev.run_script(project.by_path[path or first])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 
+from initlint import knowledge as K
 from initlint.evaluate.exprs import known
 from initlint.evaluate.stmts import Frame
 from initlint.evaluate.values import (
@@ -112,6 +113,11 @@ class CallMixin:
     def invoke(self, fn: FuncV, args, kwargs, node):
         if self.depth >= MAX_DEPTH:
             return Unknown(f"depth {fn.name}")
+        if fn.owner is not None and fn.owner.qualname in K.MODULE_BASES and \
+                fn.name not in K.FRAMEWORK_INIT_HOOKS:
+            # a framework base class (HF PreTrainedModel) is a built-in, whether or not its
+            # source is in the project: its machinery builds no modules; its init hooks run
+            return None if fn.name == "__init__" else Unknown(f"framework {fn.name}")
         memo_key = None
         if all(_scalar(x) for x in args) and all(_scalar(x) for x in kwargs.values()):
             memo_key = (id(fn.node), tuple(args), tuple(sorted(kwargs.items())))
@@ -180,6 +186,27 @@ class CallMixin:
         return any(isinstance(b, Ref) and is_builtin_module(b.name) for b in c.mro())
 
     def instantiate(self, c: ClassV, args, kwargs, fr, node):
+        """Build an instance. Memoised on the class and its (frozen) arguments: a block
+        built with the same arguments again is a copy of the first one, not a re-run."""
+        from initlint.evaluate.torchlib import clone
+
+        key = _freeze((c, tuple(args), kwargs))
+        hit = self.inst_memo.get(key) if key is not _NO else None
+        if hit is not None:
+            m = clone(hit[0])
+            m.loc, m.may, m.repeated = self.loc(node, fr), fr.may, fr.summarised
+            self.deps |= hit[1]
+            return m
+        deps_before, self.deps = self.deps, set()
+        try:
+            m = self._instantiate(c, args, kwargs, fr, node)
+        finally:
+            mine, self.deps = self.deps, deps_before | self.deps
+        if key is not _NO:
+            self.inst_memo[key] = (clone(m), frozenset(mine))
+        return m
+
+    def _instantiate(self, c: ClassV, args, kwargs, fr, node):
         m = ModuleV(kind=c.qualname, cls=c, loc=self.loc(node, fr), may=fr.may,
                     repeated=fr.summarised, plain=not self.is_module_class(c))
         init, owner = self.class_attr(c, "__init__")
@@ -265,6 +292,35 @@ class CallMixin:
                 obj.attrs[attr] = value
         elif isinstance(obj, ClassV):
             obj.attrs[attr] = value
+
+
+_NO = object()
+
+
+def _freeze(v):
+    """A hashable key for an argument value, or _NO when it has identity that matters (a
+    module, a tensor, a closure)."""
+    t = type(v)
+    if t in (int, float, str, bool, type(None)):
+        return (t.__name__, v)
+    if t in (list, tuple):
+        items = tuple(_freeze(x) for x in v)
+        return _NO if any(i is _NO for i in items) else ("L", items)
+    if t is dict:
+        items = tuple(sorted(((repr(k), _freeze(x)) for k, x in v.items()), key=lambda p: p[0]))
+        return _NO if any(i[1] is _NO for i in items) else ("D", items)
+    if t is Unknown:
+        return ("?",)
+    if t is ClassV:
+        return ("C", id(v))
+    if t is Ref:
+        return ("R", v.name)
+    if t is FuncV:
+        return ("F", id(v.node)) if v.closure is None else _NO
+    if t is PartialV:
+        k = _freeze((v.func, v.args, v.kwargs))
+        return _NO if k is _NO else ("P", k)
+    return _NO
 
 
 def _scalar(v) -> bool:

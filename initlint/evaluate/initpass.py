@@ -156,7 +156,7 @@ class InitMixin:
             fn = args[0]
             label = f"apply({getattr(fn, 'name', None) or getattr(getattr(fn, 'func', None), 'name', '?')})"
             with self.via_as(label):
-                for _, sub in reversed(list(m.named_modules())):  # children first
+                for sub in m.post_order():  # children first
                     self.call(fn, [sub], {}, fr, node)
             return m
         if name in ("modules", "named_modules", "children", "named_children"):
@@ -221,7 +221,7 @@ class InitMixin:
             if isinstance(fn, Unknown):
                 return None
             with self.via_as("post_init()"):
-                for _, sub in reversed(list(m.named_modules())):
+                for sub in m.post_order():
                     self.call(fn, [sub], {}, fr, node)
             return None
         if name in ("keys", "values", "items") and m.kind.endswith("ModuleDict"):

@@ -55,6 +55,7 @@ class Interpreter(ExprMixin, StmtMixin, CallMixin, TorchMixin, InitMixin, Forwar
         self.steps = 0
         self.depth = 0
         self.memo: dict = {}
+        self.inst_memo: dict = {}  # (class, frozen arguments) -> (built module, its deps)
         self.deps: set = set()
         self.via = "__init__"
         self.mode = "init"

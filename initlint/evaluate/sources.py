@@ -49,7 +49,8 @@ class SourceFile:
     def parse(cls, path: str, text: str, module: str | None = None) -> "SourceFile":
         tree = ast.parse(text, filename=path)
         module = module or module_name_for(path)
-        imap = collect_imports(tree, module, path.endswith("__init__.py"))
+        # imports inside functions are statements the interpreter runs where they are
+        imap = collect_imports(tree, module, path.endswith("__init__.py"), nested=[])
         body = [s for s in tree.body if isinstance(s, _KEEP) and not (
             isinstance(s, ast.Expr) and not isinstance(s.value, ast.Call))]
         stars = [imap._resolve_relative(s.level, s.module) if s.level else s.module
@@ -73,6 +74,7 @@ class Project:
         self.by_path = {f.path: f for f in files}
         self._classes: dict = {}  # (module, name) -> ClassV
         self._funcs: dict = {}
+        self._dotted: dict = {}
         self.interp = None  # set by the Interpreter using this project
 
     @classmethod
@@ -114,6 +116,19 @@ class Project:
         return Unknown(f"name {name}")
 
     def resolve_dotted(self, dotted: str, deps: set | None = None, depth: int = 0):
+        hit = self._dotted.get(dotted)
+        if hit is not None:
+            if deps is not None and hit[1]:
+                deps.update(hit[1])
+            return hit[0]
+        found: set = set()
+        v = self._resolve_dotted(dotted, found, depth)
+        self._dotted[dotted] = (v, frozenset(found))
+        if deps is not None:
+            deps.update(found)
+        return v
+
+    def _resolve_dotted(self, dotted: str, deps: set, depth: int):
         dotted = canonical(dotted)
         parts = dotted.split(".")
         for i in range(len(parts) - 1, 0, -1):

@@ -210,6 +210,15 @@ class StmtMixin:
 
         fr.locals[stmt.name] = FuncV(stmt, fr.src, closure=fr, owner=fr.cls)
 
+    def _import(self, stmt, fr):
+        """An import inside a function binds a local, resolved like a module-level one."""
+        from initlint.analysis.names import ImportMap
+
+        imap = ImportMap(fr.src.module, fr.src.path.endswith("__init__.py"))
+        imap.add(stmt)
+        for local, target in imap.names.items():
+            fr.locals[local] = self.project.resolve_dotted(target, self.deps)
+
     def _classdef(self, stmt, fr):
         fr.locals[stmt.name] = Unknown("local class")
 
@@ -229,6 +238,7 @@ class StmtMixin:
         ast.If: _if, ast.For: _for, ast.AsyncFor: _for, ast.While: _while, ast.With: _with,
         ast.AsyncWith: _with, ast.Try: _try, ast.FunctionDef: _funcdef,
         ast.AsyncFunctionDef: _funcdef, ast.ClassDef: _classdef, ast.Delete: _delete,
+        ast.Import: _import, ast.ImportFrom: _import,
     }
     if hasattr(ast, "TryStar"):
         _stmt_dispatch[ast.TryStar] = _try

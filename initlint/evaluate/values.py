@@ -73,7 +73,11 @@ class ClassV:
 
     def mro(self) -> list:
         """Project classes then external bases, depth first, each once (good enough for the
-        single-inheritance chains model code uses)."""
+        single-inheritance chains model code uses). Computed once: bases are fixed when the
+        class is first looked up."""
+        cached = self.__dict__.get("_mro")
+        if cached is not None:
+            return cached
         out, seen = [], set()
 
         def visit(c):
@@ -85,6 +89,7 @@ class ClassV:
                 for b in c.bases:
                     visit(b)
         visit(self)
+        self.__dict__["_mro"] = out
         return out
 
     def lookup(self, name: str):
@@ -198,15 +203,40 @@ class ModuleV:
     unknowns: list = field(default_factory=list)  # origins of sub-modules we could not build
 
     def named_modules(self, prefix: str = ""):
-        yield prefix, self
-        for name, c in self.children.items():
-            if isinstance(c, ModuleV):
-                yield from c.named_modules(f"{prefix}.{name}" if prefix else name)
+        """Pre-order, each module once (torch's `remove_duplicate`: a shared or cyclic
+        reference is listed where it is first reached)."""
+        seen: set = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            stack.extend(reversed([(f"{name}.{k}" if name else k, c)
+                                   for k, c in m.children.items() if isinstance(c, ModuleV)]))
+
+    def post_order(self) -> list:
+        """Modules in `apply` order: each child's subtree in order, then the module."""
+        out: list = []
+        seen: set = set()
+
+        def visit(m):
+            seen.add(id(m))
+            for c in m.children.values():
+                if isinstance(c, ModuleV) and id(c) not in seen:
+                    visit(c)
+            out.append(m)
+        visit(self)
+        return out
 
     def named_parameters(self, prefix: str = ""):
+        """Each parameter once: a tied weight is one parameter, named where first reached."""
+        seen: set = set()
         for mname, m in self.named_modules(prefix):
             for pname, p in m.params.items():
-                if not p.buffer:
+                if not p.buffer and id(p) not in seen:
+                    seen.add(id(p))
                     yield (f"{mname}.{pname}" if mname else pname), p
 
     def complete(self) -> bool:
