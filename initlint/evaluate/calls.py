@@ -226,6 +226,8 @@ class CallMixin:
             for d in (obj.children, obj.params, obj.attrs):
                 if attr in d:
                     return d[attr]
+            if attr == "post_init" and self.is_hf(obj):
+                return BoundMethod(obj, attr)  # HF semantics, whether or not its source is here
             if obj.cls is not None:
                 v, owner = self.class_attr(obj.cls, attr)
                 if isinstance(v, FuncV):
