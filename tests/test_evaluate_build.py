@@ -229,3 +229,25 @@ def test_module_level_script_builds_and_applies():
     assert w["conv.weight"].final.kind == "normal" and w["conv.weight"].final.params["std"] == 0.02
     assert w["conv.weight"].final.via == "apply(weights_init)"
     assert w["fc.weight"].final.kind == "default"
+
+
+def test_compact_form_pickles_and_each_class_records_the_files_it_read(tmp_path):
+    import pickle
+
+    from initlint.evaluate import Interpreter, Project, SourceFile
+
+    files = {
+        "pkg/blocks.py": HEAD + "class Block(nn.Module):\n    def __init__(self, d):\n"
+                         "        super().__init__()\n        self.fc = nn.Linear(d, d)\n",
+        "pkg/other.py": HEAD + "class Other(nn.Module):\n    pass\n",
+        "pkg/net.py": HEAD + "from pkg.blocks import Block\n\nclass Net(nn.Module):\n"
+                      "    def __init__(self):\n        super().__init__()\n"
+                      "        self.b = Block(4)\n",
+    }
+    forms = [pickle.loads(pickle.dumps(SourceFile.parse(p, t, p[:-3].replace("/", "."))))
+             for p, t in files.items()]
+    project = Project(forms)
+    ev = Interpreter(project)
+    res = ev.build(project.lookup_global(project.by_path["pkg/net.py"], "Net"))
+    assert dict(res.module.named_parameters())["b.fc.weight"].shape == (4, 4)
+    assert res.deps == {"pkg/net.py", "pkg/blocks.py"}  # not other.py: its edits don't matter

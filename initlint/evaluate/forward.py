@@ -117,10 +117,11 @@ class ForwardMixin:
         return TensorV(nodes=frozenset({self.new_node("opaque", ins, node)}))
 
     def tensor_forward_method(self, t, name, args, kwargs, fr, node):
+        nodes = t.nodes if isinstance(t, TensorV) else frozenset()  # a parameter: no producer
         if name in K.ACT_TENSOR_METHODS:
-            return self._act(K.ACT_TENSOR_METHODS[name], t.nodes, node)
+            return self._act(K.ACT_TENSOR_METHODS[name], nodes, node)
         if name in _PASS_METHODS:
-            return TensorV(nodes=t.nodes)
+            return TensorV(nodes=nodes)
         return self.opaque([t] + list(args), kwargs, node, fr)
 
     # ------------------------------------------------------------------ arithmetic

@@ -191,6 +191,9 @@ class InitMixin:
         if name in ("add_module", "register_module") and len(args) == 2:
             if isinstance(args[0], str):
                 self.module_setitem(m, args[0], args[1], fr)
+            elif fr.summarised and isinstance(args[1], ModuleV):
+                args[1].repeated = True  # `add_module(str(i), ...)` in a summarised loop
+                self.module_setitem(m, "*", args[1], fr)
             else:
                 m.unknowns.append("add_module: name")
             return None

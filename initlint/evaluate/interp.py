@@ -123,7 +123,7 @@ class Interpreter(ExprMixin, StmtMixin, CallMixin, TorchMixin, InitMixin, Forwar
         self.mode = "init"
         m, err = self._guarded(lambda: self.instantiate(cls, list(args), dict(kwargs or {}),
                                                         Frame(cls.src), cls.node))
-        return Evaluation(m, set(self.deps), err)
+        return Evaluation(m, set(self.deps) | {cls.src.path}, err)
 
     def forward_graph(self, m: ModuleV) -> Graph | None:
         """The feeds graph of `m.forward` (child forwards inlined; paths relative to `m`)."""

@@ -122,6 +122,7 @@ class Project:
                 deps.update(hit[1])
             return hit[0]
         found: set = set()
+        self._dotted[dotted] = (Unknown(f"import cycle {dotted}"), frozenset())
         v = self._resolve_dotted(dotted, found, depth)
         self._dotted[dotted] = (v, frozenset(found))
         if deps is not None:
@@ -137,21 +138,25 @@ class Project:
             if f is None:
                 continue
             rest = parts[i:]
-            if depth > 8 or (rest[0] not in f.defs and rest[0] not in f.imports):
+            if depth > 8 or not self._binds(f, rest[0]):
                 if ".".join(parts[:i + 1]) in self.files:
                     continue
                 return Ref(dotted)
-            v = self.lookup_global(f, rest[0], deps) if rest[0] in f.defs else \
-                self.resolve_dotted(f.imports[rest[0]], deps, depth + 1)
+            v = self.lookup_global(f, rest[0], deps)
             for attr in rest[1:]:
                 if isinstance(v, ClassV):
-                    v = v.lookup(attr)[0]
+                    v = self.interp.class_attr(v, attr)[0]
                 elif isinstance(v, Ref):
                     v = Ref(f"{v.name}.{attr}")
                 else:
                     return Unknown(f"attribute {attr}")
             return v
         return Ref(dotted)
+
+    def _binds(self, f: SourceFile, name: str) -> bool:
+        return name in f.defs or name in f.imports or any(
+            m in self.files and (name in self.files[m].defs or name in self.files[m].imports)
+            for m in f.stars)
 
     def _def_value(self, src: SourceFile, name: str, node):
         if isinstance(node, ast.ClassDef):
