@@ -251,3 +251,28 @@ def test_compact_form_pickles_and_each_class_records_the_files_it_read(tmp_path)
     res = ev.build(project.lookup_global(project.by_path["pkg/net.py"], "Net"))
     assert dict(res.module.named_parameters())["b.fc.weight"].shape == (4, 4)
     assert res.deps == {"pkg/net.py", "pkg/blocks.py"}  # not other.py: its edits don't matter
+
+
+def test_class_chosen_at_run_time_is_a_runtime_activation_or_its_one_kind():
+    m = build("""
+    class Swish(nn.Module):
+        def forward(self, x):
+            return x * torch.sigmoid(x)
+
+    _has_silu = "silu" in dir(torch.nn.functional)
+    ACT = nn.SiLU if _has_silu else nn.GELU
+
+    class Net(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.act = ACT()
+            norm = nn.LayerNorm if config.flag else nn.LayerNorm
+            self.norm = norm(4)
+            conv = nn.utils.weight_norm
+            if hasattr(nn.utils.parametrizations, "weight_norm"):
+                conv = nn.utils.parametrizations.weight_norm
+            self.conv = conv(nn.Conv1d(4, 4, 3))
+    """)
+    assert m.children["act"].kind == "?act"
+    assert kinds(m)["norm"] == "LayerNorm" and not m.children["norm"].may
+    assert kinds(m)["conv"] == "Conv1d"

@@ -79,7 +79,25 @@ class CallMixin:
             return self.call_module(f, args, kwargs, fr, node)
         if t is SuperV:
             return Unknown("call super")
+        if t is Unknown and f.alts and all(isinstance(a, (ClassV, Ref, PartialV)) for a in f.alts):
+            return self._call_alternatives(f, args, kwargs, fr, node)
         return self.call_unknown(f, args, kwargs, fr, node)
+
+    def _call_alternatives(self, f, args, kwargs, fr, node):
+        """One of several classes, which one decided at run time: each is built (as "may");
+        the same kind is that kind, activations of different kinds a run-time activation."""
+        was, fr.may = fr.may, True
+        try:
+            outs = [self.call(a, args, kwargs, fr, node) for a in f.alts]
+        finally:
+            fr.may = was
+        if all(isinstance(o, ModuleV) for o in outs):
+            if all(o.kind == outs[0].kind for o in outs):
+                outs[0].may = was
+                return outs[0]
+            if all(o.act or o.kind == "?act" for o in outs):
+                return ModuleV(kind="?act", loc=self.loc(node, fr), may=was)
+        return Unknown(f"call {f.origin}")
 
     # ------------------------------------------------------------------ project functions
     def bind(self, fn: FuncV, args, kwargs, fr: Frame) -> None:

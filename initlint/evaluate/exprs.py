@@ -190,8 +190,9 @@ class ExprMixin:
         t = truth(self.ev(node.test, fr))
         if t is not None:
             return self.ev(node.body if t else node.orelse, fr)
-        a, b = self.ev(node.body, fr), self.ev(node.orelse, fr)
-        return a if a is b or (known(a) and known(b) and a == b) else Unknown("choice")
+        from initlint.evaluate.stmts import one_of
+
+        return one_of([self.ev(node.body, fr), self.ev(node.orelse, fr)], "choice")
 
     # ------------------------------------------------------------------ containers
     def _elts(self, elts, fr):

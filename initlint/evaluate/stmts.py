@@ -24,8 +24,19 @@ class Frame:
         self.summarised = False  # inside a loop pass that stands for N copies
 
 
-class _Stop(Exception):
-    """Signals out of a block: 'return' | 'break' | 'continue'."""
+def one_of(vals, origin):
+    """The value several paths give: itself when they agree, else an Unknown that keeps
+    the alternatives (a call of it can still say "one of these classes")."""
+    v0 = vals[0]
+    if all(v is v0 or (known(v) and known(v0) and v == v0) for v in vals):
+        return v0
+    alts = []
+    for v in vals:
+        if isinstance(v, Unknown):
+            return Unknown(origin)
+        if not any(a is v for a in alts):
+            alts.append(v)
+    return Unknown(origin, tuple(alts))
 
 
 class StmtMixin:
@@ -141,9 +152,7 @@ class StmtMixin:
         merged = {}
         for k in set().union(*ends):
             vals = [e.get(k, before.get(k, Unknown(f"unbound {k}"))) for e in ends]
-            v0 = vals[0]
-            merged[k] = v0 if all(v is v0 or (known(v) and known(v0) and v == v0)
-                                  for v in vals) else Unknown(f"branches of {k}")
+            merged[k] = one_of(vals, f"branches of {k}")
         fr.locals = merged
         if all(s == "return" for s in sigs):
             return "return"

@@ -31,6 +31,9 @@ _MATH = {"math.sqrt": math.sqrt, "math.log": math.log, "math.exp": math.exp,
 _MATH_CONST = {"math.pi": math.pi, "math.e": math.e, "math.inf": math.inf, "numpy.pi": math.pi}
 _BASE_OF = (("Conv", "torch.nn._ConvNd"), ("BatchNorm", "torch.nn._BatchNorm"),
             ("InstanceNorm", "torch.nn._InstanceNorm"))
+_REPARAMETRIZE = {f"torch.nn.utils.{p}{n}" for p in ("", "parametrizations.")
+                  for n in ("weight_norm", "spectral_norm")} | {
+    "torch.nn.utils.parametrize.register_parametrization"}
 _PURE = {"range", "len", "min", "max", "abs", "int", "float", "str", "bool", "round", "sorted",
          "sum", "any", "all", "divmod", "pow", "tuple", "list", "reversed", "enumerate", "zip",
          "dict", "set", "frozenset", "repr"}
@@ -103,6 +106,8 @@ class TorchMixin:
             return ModuleV(kind="?act", loc=self.loc(node, fr), may=fr.may)
         if name in ("torch.no_grad", "torch.enable_grad", "torch.inference_mode"):
             return None
+        if name in _REPARAMETRIZE and args and isinstance(args[0], ModuleV):
+            return args[0]  # weight_norm(conv): the module itself, its weight re-parametrised
         if self.mode == "forward":
             r = self.forward_function(name, args, kwargs, fr, node)
             if r is not NotImplemented:

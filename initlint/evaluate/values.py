@@ -16,10 +16,11 @@ CERTAIN, MAY = "certain", "may"
 class Unknown:
     """A value the evaluator could not compute (a config field, a call it cannot see)."""
 
-    __slots__ = ("origin",)
+    __slots__ = ("origin", "alts")
 
-    def __init__(self, origin: str = "?"):
+    def __init__(self, origin: str = "?", alts: tuple = ()):
         self.origin = origin
+        self.alts = alts  # the known values it is one of (branches of an unknown `if`)
 
     def __repr__(self):
         return f"Unknown({self.origin})"
