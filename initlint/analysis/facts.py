@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import copy
 import itertools
+import re
 
 from initlint import knowledge as K
 from initlint.analysis.consteval import evaluate, fan_scaled_gain
@@ -63,9 +64,18 @@ _PARAM_CTORS = {
     "torch.randn_like": "randn",
     "torch.empty_like": "empty",
 }
+_LEGACY_CTORS = {"torch.Tensor", "torch.FloatTensor"}  # memory for sizes, a copy for data
 _PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
 _FUNCTIONAL_NORMS = K.FUNCTIONAL_NORMS
 _SHAPE_METHODS = K.SHAPE_METHODS | {"__getitem__"}
+
+
+# views of a raw parameter that keep it a weight matrix (`_Forward._raw_param`)
+_VIEW_METHODS = frozenset({"t", "transpose", "permute", "view", "reshape", "float", "half", "to",
+                           "type_as", "contiguous", "unsqueeze", "squeeze", "expand",
+                           "index_select", "bfloat16", "double"})
+_VIEW_FUNCTIONS = frozenset({"torch.index_select", "torch.transpose", "torch.permute",
+                             "torch.t", "torch.reshape"})
 
 
 class _FnIndex:
@@ -172,9 +182,39 @@ def _checked(name: str, val):
     return val
 
 
+_DELIBERATE = re.compile(r"\b(deliberate(ly)?|intentional(ly)?|on purpose|by design|"
+                         r"special init|requires? (a |this )?(special|specific|different) init|"
+                         r"as in the (paper|original)|following the (paper|original)|"
+                         r"(official|original|reference) (implementation|init|recipe))\b", re.I)
+_HEADERS = ("if ", "elif ", "else", "for ", "with ", "try", "@")
+
+
 class _Lines:
     def __init__(self, source: str):
         self.lines = split_lines(source)  # not str.splitlines: it also splits at \f
+
+    def deliberate(self, row: int) -> bool:
+        """A comment at the init site says the choice is deliberate: on the call's line, or in
+        the comment block right above it or above the `if`/`elif` header(s) that select it."""
+        lines = self.lines
+        if not 0 < row <= len(lines):
+            return False
+        line = lines[row - 1]
+        if "#" in line and _DELIBERATE.search(line[line.index("#"):]):
+            return True
+        r = row - 1
+        headers = 0
+        while r >= 1:
+            text = lines[r - 1].strip()
+            if text.startswith("#"):
+                if _DELIBERATE.search(text):
+                    return True
+            elif text.startswith(_HEADERS) and headers < 2:
+                headers += 1
+            else:
+                return False
+            r -= 1
+        return False
 
     def col(self, row: int, byte_col: int) -> int:
         if 0 < row <= len(self.lines):
@@ -818,7 +858,8 @@ class Extractor:
         op = InitOp(kind=kind, func=func_text, params=params, loc=self.lines.loc(call), target=tgt,
                     path=path, param=param, filter=flt, method=ctx.method,
                     conditional=ctx.conditional, flag=ctx.flag, order=next(self.order), via=ctx.via,
-                    layer_uid=uid, std_fan_gain=fan_gain, symbolic=symbolic, src=self.path)
+                    layer_uid=uid, std_fan_gain=fan_gain, symbolic=symbolic, src=self.path,
+                    deliberate=self.lines.deliberate(call.lineno))
         sink.append(op)
 
     def _init_call(self, call: ast.Call, ctx: _Ctx, cls, sink) -> bool:
@@ -869,8 +910,17 @@ class Extractor:
         if isinstance(node, ast.Call):
             name = self.resolve(node.func)
             if name in _PARAM_CTORS:
+                ctor = _PARAM_CTORS[name]
+                if name in _LEGACY_CTORS and ctor == "empty" and node.args:
+                    # `torch.Tensor([mix_factor])` is data; `torch.Tensor(n, m)` is memory
+                    first = node.args[0]
+                    if isinstance(first, (ast.List, ast.Tuple, ast.ListComp, ast.Set)):
+                        return "tensor", None, scaled
+                    if len(node.args) == 1 and isinstance(first, ast.Call) or isinstance(
+                            self.ev(first, ctx), (list, tuple, float)):
+                        return "other", None, scaled  # built from a value, not a size
                 shape = tuple(self.ev(a, ctx) for a in node.args if not isinstance(a, ast.Starred))
-                return _PARAM_CTORS[name], shape, scaled
+                return ctor, shape, scaled
             if isinstance(node.func, ast.Attribute) and node.func.attr in K.TENSOR_INIT_METHODS:
                 inner = self._tensor_ctor(node.func.value, ctx)
                 if inner is not None:
@@ -1461,7 +1511,27 @@ class _Forward:
         self.g = Graph()
         self.ids = itertools.count()
         self.depth = 0
+        self.cond = 0  # > 0 inside an `if` body or a conditional expression
+        self.param_alias: dict[str, str] = {}  # local name -> raw parameter it is a view of
         self.loop_elems: dict[str, list[LayerSpec]] = {}
+
+    def _mul(self, left, right) -> frozenset:
+        """`x * torch.sigmoid(x)` is SiLU (swish) applied to x, not a sigmoid gate."""
+        for a, b in ((left, right), (right, left)):
+            if len(b) == 1:
+                gate = self.g.nodes[next(iter(b))]
+                if gate.kind == "act" and gate.act == "sigmoid" and a and \
+                        {i for i, o in self.g.edges if o == gate.id} == set(a):
+                    gate.act = gate.ref = "silu"
+                    return b
+        return frozenset({self.node("mul", left | right)})
+
+    def _add(self, left, right, where) -> int:
+        nid = self.node("add", left | right, loc=self.ex.lines.loc(where))
+        self.g.residual_adds.append((nid, sorted(left), sorted(right)))
+        if self.cond:
+            self.g.conditional_adds.append(nid)
+        return nid
 
     def node(self, kind, inputs, **kw) -> int:
         nid = next(self.ids)
@@ -1505,19 +1575,23 @@ class _Forward:
                 return frozenset()
             val = self.expr(stmt.value, env)
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            alias = self._raw_param(stmt.value)
             for t in targets:
                 self.bind(t, val, env)
+                if isinstance(t, ast.Name):
+                    if alias:
+                        self.param_alias[t.id] = alias
+                    else:
+                        self.param_alias.pop(t.id, None)
             return frozenset()
         if isinstance(stmt, ast.AugAssign):
             val = self.expr(stmt.value, env)
             if isinstance(stmt.target, ast.Name):
                 cur = env.get(stmt.target.id, frozenset())
                 if isinstance(stmt.op, ast.Add) and cur and val:
-                    nid = self.node("add", cur | val, loc=self.ex.lines.loc(stmt))
-                    self.g.residual_adds.append((nid, sorted(cur), sorted(val)))
-                    env[stmt.target.id] = frozenset({nid})
+                    env[stmt.target.id] = frozenset({self._add(cur, val, stmt)})
                 elif isinstance(stmt.op, ast.Mult) and cur and val:
-                    env[stmt.target.id] = frozenset({self.node("mul", cur | val)})
+                    env[stmt.target.id] = self._mul(cur, val)
                 else:
                     env[stmt.target.id] = cur | val
             return frozenset()
@@ -1526,7 +1600,11 @@ class _Forward:
             return frozenset()
         if isinstance(stmt, ast.If):
             e1, e2 = dict(env), dict(env)
-            r = self.block(stmt.body, e1) | self.block(stmt.orelse, e2)
+            self.cond += 1
+            try:
+                r = self.block(stmt.body, e1) | self.block(stmt.orelse, e2)
+            finally:
+                self.cond -= 1
             for k in set(e1) | set(e2):
                 env[k] = e1.get(k, frozenset()) | e2.get(k, frozenset())
             return r
@@ -1619,11 +1697,9 @@ class _Forward:
             left = self.expr(node.left, env)
             right = self.expr(node.right, env)
             if isinstance(node.op, ast.Add) and left and right:
-                nid = self.node("add", left | right, loc=self.ex.lines.loc(node))
-                self.g.residual_adds.append((nid, sorted(left), sorted(right)))
-                return frozenset({nid})
+                return frozenset({self._add(left, right, node)})
             if isinstance(node.op, ast.Mult) and left and right:
-                return frozenset({self.node("mul", left | right)})
+                return self._mul(left, right)
             if isinstance(node.op, ast.MatMult):
                 for side, other in ((node.right, left), (node.left, right)):
                     p = self._raw_param(side)
@@ -1632,7 +1708,11 @@ class _Forward:
             return left | right
         if isinstance(node, ast.IfExp):
             self.expr(node.test, env)
-            return self.expr(node.body, env) | self.expr(node.orelse, env)
+            self.cond += 1
+            try:
+                return self.expr(node.body, env) | self.expr(node.orelse, env)
+            finally:
+                self.cond -= 1
         if isinstance(node, (ast.Tuple, ast.List)):
             out = frozenset()
             for e in node.elts:
@@ -1732,6 +1812,12 @@ class _Forward:
                         out = self.apply_spec(self.cls.layers[name], out)
                     return out
                 return frozenset({self.node("opaque", inputs, ref="super")})
+            if fname is None and func.attr in ("append", "extend", "insert") and \
+                    isinstance(func.value, ast.Name):
+                # `outs.append(y)` / `p.extend([p6, p7])`: the list now holds those values
+                name = func.value.id
+                env[name] = env.get(name, frozenset()) | self._args(call, env)
+                return frozenset()
             if fname is None:
                 # a tensor method: x.view(...), x.flatten(1), x.chunk(2)
                 recv = self.expr(func.value, env)
@@ -1751,14 +1837,28 @@ class _Forward:
             return frozenset()
         return frozenset({self.node("opaque", inputs, ref=fname or ex.imap.dotted(func))})
 
-    def _raw_param(self, node) -> str | None:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "t":
-            node = node.func.value
-        if isinstance(node, ast.Attribute) and node.attr == "T":
-            node = node.value
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
-                node.value.id == "self" and node.attr in self.cls.params:
-            return node.attr
+    def _raw_param(self, node, depth: int = 0) -> str | None:
+        """The raw parameter `node` is a view of: `self.w`, `self.w.t()`, `w.T`, a local bound to
+        one, `torch.index_select(self.w, 0, i)`, `w.transpose(1, 2)[None]`, `a if c else b`."""
+        if depth > 8:
+            return None
+        if isinstance(node, ast.Name):
+            return self.param_alias.get(node.id)
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                return node.attr if node.attr in self.cls.params else None
+            return self._raw_param(node.value, depth + 1) if node.attr in ("T", "mT", "data") \
+                else None
+        if isinstance(node, ast.Subscript):
+            return self._raw_param(node.value, depth + 1)
+        if isinstance(node, ast.IfExp):
+            return self._raw_param(node.body, depth + 1) or self._raw_param(node.orelse, depth + 1)
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Attribute) and f.attr in _VIEW_METHODS:
+                return self._raw_param(f.value, depth + 1)
+            if self.ex.resolve(f) in _VIEW_FUNCTIONS and node.args:
+                return self._raw_param(node.args[0], depth + 1)
         return None
 
     def _spec_at(self, parts) -> LayerSpec | None:

@@ -71,6 +71,7 @@ class InitOp:
     std_fan_gain: float | None = None  # std written as sqrt(K/fan)
     symbolic: bool = False  # an argument that matters is not a literal
     src: str = ""  # file the statement is in
+    deliberate: bool = False  # a comment at the init site says the choice is deliberate
 
 
 @dataclass
@@ -100,6 +101,7 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     edges: list[tuple[int, int]] = field(default_factory=list)
     residual_adds: list[tuple[int, list[int], list[int]]] = field(default_factory=list)
+    conditional_adds: list[int] = field(default_factory=list)  # adds behind an `if` / IfExp
 
 
 class _SortedSets:

@@ -204,9 +204,17 @@ class Model(nn.Module):
             for w in rp.weights.values():
                 writes = w.writes
                 for i, (a, a_cls) in enumerate(writes):
-                    if a.kind in ("rescale", "apply", "copy") or (a.loc.row, a.src) in reported:
+                    if a.kind in ("rescale", "apply", "copy") or (a.loc.row, a.src, id(rp)) in \
+                            reported:
                         continue
+                    layer_cls = w.owner if w.spec is None else project.index.class_of_spec(w.spec)
+                    own_default = layer_cls is not None and a_cls is layer_cls
                     for b, b_cls in writes[i + 1:]:
+                        if own_default and b_cls is not layer_cls:
+                            # a reusable layer's init of its own raw parameter (HF `Conv1D`) is
+                            # its default, like a built-in's reset_parameters: a model that
+                            # re-inits it is the intended override, not a dead init
+                            break
                         if b is a or b.kind in ("rescale", "copy") or b.conditional or \
                                 b.params.get("partial") or b.symbolic and b.kind not in (
                                 "normal", "uniform", "xavier", "kaiming"):
@@ -215,14 +223,17 @@ class Model(nn.Module):
                             continue
                         if _specificity(a) <= _specificity(b) or _same_init(a, b):
                             continue
-                        reported.add((a.loc.row, a.src))
+                        # once per root model: the same dead init seen from another root adds
+                        # that root's overwriting init to the finding's related locations
+                        reported.add((a.loc.row, a.src, id(rp)))
                         emit(self.code, "warning",
                              f"`{a.func}` on `{'.'.join(x for x in (w.full, w.param) if x)}` "
                              f"(in `{rp.root.name}`) is overwritten by the later "
                              f"`{b.func}` ({b.via or 'general init'}, line {b.loc.row}) before "
                              f"training: this init is dead; init specific layers after the "
                              f"general pass", a, None, path=a.src,
-                             related=[(f"overwritten here ({b.via or b.func})", b.src, b.loc)])
+                             related=[(f"overwritten here ({b.via or b.func}, in "
+                                       f"`{rp.root.name}`)", b.src, b.loc)])
                         break
 
 
