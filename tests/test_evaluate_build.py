@@ -276,3 +276,31 @@ def test_class_chosen_at_run_time_is_a_runtime_activation_or_its_one_kind():
     assert m.children["act"].kind == "?act"
     assert kinds(m)["norm"] == "LayerNorm" and not m.children["norm"].may
     assert kinds(m)["conv"] == "Conv1d"
+
+
+def test_function_bodies_are_parsed_on_first_run_with_their_real_line_numbers(monkeypatch):
+    from initlint.evaluate import SourceFile, sources
+
+    text = HEAD + textwrap.dedent("""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.reset()
+
+        def reset(self):
+            s = '''
+    a string at column 0'''
+            nn.init.zeros_(self.fc.weight)
+
+        def never_run(self): return 1
+    """)
+    form = SourceFile.parse("model.py", text, "model")
+    methods = {f.name: f for f in form.defs["Net"].body if hasattr(f, "args")}
+    assert methods["reset"].body is None and methods["never_run"].body is not None
+    row = next(i for i, line in enumerate(text.splitlines(), 1) if "zeros_" in line)
+    monkeypatch.setattr(sources, "BODY_CACHE", 1)  # every body parsed again when next run
+    for _ in range(2):
+        m = build(text[len(HEAD):])
+        w = dict(m.named_parameters())["fc.weight"].final
+        assert (w.kind, w.loc[1]) == ("zero", row)

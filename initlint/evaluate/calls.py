@@ -15,6 +15,7 @@ from initlint.evaluate.values import (
 )
 
 MAX_DEPTH = 12  # nested inlined calls
+INST_MEMO = 1024  # built instances kept for reuse (least recently built dropped first)
 
 
 class SuperV:
@@ -148,7 +149,7 @@ class CallMixin:
         try:
             if isinstance(fn.node, ast.Lambda):
                 return self.ev(fn.node.body, fr)
-            self.run_block(fn.node.body, fr)
+            self.run_block(self.project.body(fn.node, fn.src), fr)
         finally:
             self.depth -= 1
         out = self._result(fr)
@@ -221,6 +222,8 @@ class CallMixin:
         finally:
             mine, self.deps = self.deps, deps_before | self.deps
         if key is not _NO:
+            if len(self.inst_memo) >= INST_MEMO:  # bounded: memory flat in project size
+                self.inst_memo.pop(next(iter(self.inst_memo)))
             self.inst_memo[key] = (clone(m), frozenset(mine))
         return m
 

@@ -23,11 +23,13 @@ class SourceFile:
     """One file's compact form. `body`: its top-level statements that bind names or build
     and initialise models (scripts); docstrings and bare expressions without calls dropped."""
 
-    __slots__ = ("path", "module", "imports", "body", "defs", "stars")
+    __slots__ = ("path", "module", "imports", "body", "defs", "stars", "text", "_lines")
 
-    def __init__(self, path: str, module: str, imports: dict, body: list, stars=()):
+    def __init__(self, path: str, module: str, imports: dict, body: list, stars=(), text=""):
         self.path, self.module, self.imports, self.body = path, module, imports, body
         self.stars = tuple(stars)  # modules of `from X import *`
+        self.text = text  # function bodies are parsed from it when first run
+        self._lines = None
         self.defs = {}
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -40,7 +42,7 @@ class SourceFile:
                         self.defs[t.id] = stmt
 
     def __getstate__(self):
-        return (self.path, self.module, self.imports, self.body, self.stars)
+        return (self.path, self.module, self.imports, self.body, self.stars, self.text)
 
     def __setstate__(self, state):
         self.__init__(*state)
@@ -56,7 +58,32 @@ class SourceFile:
         stars = [imap._resolve_relative(s.level, s.module) if s.level else s.module
                  for s in tree.body if isinstance(s, ast.ImportFrom)
                  and any(a.name == "*" for a in s.names)]
-        return cls(path, module, dict(imap.names), body, stars)
+        out = cls(path, module, dict(imap.names), body, stars, text)
+        for stmt in body:
+            for fn in (stmt.body if isinstance(stmt, ast.ClassDef) else [stmt]):
+                if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    _strip(fn, out.lines())
+        out._lines = None
+        return out
+
+    def lines(self) -> list:
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        return self._lines
+
+
+def _strip(fn, lines: list) -> None:
+    """Drop a function's body from the compact form, keeping where it is: the syntax tree of
+    a body is ~30x its text, and most functions of a project are never run by the analysis.
+    A body that starts on a line of the signature stays."""
+    first = fn.body[0]
+    if first.lineno <= fn.lineno or first.lineno > len(lines):
+        return
+    head = lines[first.lineno - 1].encode("utf-8", "surrogatepass")[:first.col_offset]
+    if head.strip():
+        return
+    fn.lazy = (first.lineno, fn.end_lineno)
+    fn.body = None
 
 
 def _overload(node) -> bool:
@@ -66,8 +93,32 @@ def _overload(node) -> bool:
                for d in getattr(node, "decorator_list", ()))
 
 
+BODY_CACHE = 4096  # parsed function bodies kept; beyond it the least recently run is dropped
+
+
 class Project:
     """All files, by module name; resolves a dotted name to a project definition or a Ref."""
+
+    def body(self, fn, src: SourceFile) -> list:
+        """A function's statements, parsed from the file's text on first use (bounded LRU:
+        memory stays flat in the size of the project)."""
+        if fn.body is not None:
+            return fn.body
+        key = id(fn)
+        hit = self._bodies.pop(key, None)
+        if hit is None:
+            start, end = fn.lazy
+            seg = "if 1:\n" + "\n".join(src.lines()[start - 1:end]) + "\n"
+            try:
+                hit = ast.parse(seg).body[0].body
+            except (SyntaxError, ValueError, IndexError):
+                hit = []
+            for stmt in hit:
+                ast.increment_lineno(stmt, start - 2)
+            if len(self._bodies) >= BODY_CACHE:
+                self._bodies.pop(next(iter(self._bodies)))
+        self._bodies[key] = hit
+        return hit
 
     def __init__(self, files: list[SourceFile]):
         self.files = {f.module: f for f in files}
@@ -75,6 +126,7 @@ class Project:
         self._classes: dict = {}  # (module, name) -> ClassV
         self._funcs: dict = {}
         self._dotted: dict = {}
+        self._bodies: dict = {}  # id(function node) -> parsed statements, in use order
         self.interp = None  # set by the Interpreter using this project
 
     @classmethod
