@@ -207,7 +207,7 @@ class CallMixin:
     def instantiate(self, c: ClassV, args, kwargs, fr, node):
         """Build an instance. Memoised on the class and its (frozen) arguments: a block
         built with the same arguments again is a copy of the first one, not a re-run."""
-        from initlint.evaluate.torchlib import clone
+        from initlint.evaluate.values import clone
 
         key = _freeze((c, tuple(args), kwargs))
         hit = self.inst_memo.get(key) if key is not _NO else None

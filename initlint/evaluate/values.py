@@ -251,3 +251,26 @@ def describe(v) -> str:
     if isinstance(v, (ClassV, Ref)):
         return v.name
     return repr(v)
+
+
+def clone(v, memo=None):
+    """A deep copy of an abstract module (`copy.deepcopy(layer)`): modules and parameters
+    are copied, classes and source stay shared."""
+    memo = {} if memo is None else memo
+    if id(v) in memo:
+        return memo[id(v)]
+    if isinstance(v, ModuleV):
+        m = ModuleV(v.kind, v.cls, dict(v.args), {}, {}, {}, v.act, v.loc, v.plain, v.may,
+                    v.repeated, list(v.unknowns))
+        memo[id(v)] = m
+        m.children = {k: clone(c, memo) for k, c in v.children.items()}
+        m.params = {k: clone(p, memo) for k, p in v.params.items()}
+        m.attrs = {k: clone(a, memo) for k, a in v.attrs.items()}
+        return m
+    if isinstance(v, ParamV):
+        p = ParamV(v.shape, list(v.writes), v.buffer, v.loc, v.raw)
+        memo[id(v)] = p
+        return p
+    if isinstance(v, list):
+        return [clone(x, memo) for x in v]
+    return v
