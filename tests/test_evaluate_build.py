@@ -304,3 +304,17 @@ def test_function_bodies_are_parsed_on_first_run_with_their_real_line_numbers(mo
         m = build(text[len(HEAD):])
         w = dict(m.named_parameters())["fc.weight"].final
         assert (w.kind, w.loc[1]) == ("zero", row)
+
+
+def test_a_project_module_imported_as_a_name_resolves_its_attributes():
+    blocks = HEAD + "class ConvAct(nn.Sequential):\n    def __init__(self, c):\n" \
+                    "        super().__init__(nn.Conv2d(c, c, 3), nn.ReLU())\n"
+    m = build("""
+    from pkg import blocks as misc
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = misc.ConvAct(8)
+    """, files={"pkg/__init__.py": "", "pkg/blocks.py": blocks})
+    assert kinds(m) == {"stem": "ConvAct", "stem.0": "Conv2d", "stem.1": "ReLU"}

@@ -64,6 +64,8 @@ class TorchMixin:
         name = f"{ref.name}.{attr}"
         if name in _MATH_CONST:
             return _MATH_CONST[name]
+        if ref.name in self.project.files:  # `from ..ops import misc`: a project module
+            return self.project.resolve_dotted(name, self.deps)
         return Ref(name)
 
     def call_unknown(self, f, args, kwargs, fr, node):
