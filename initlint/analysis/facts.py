@@ -64,6 +64,8 @@ _PARAM_CTORS = {
     "torch.randn_like": "randn",
     "torch.empty_like": "empty",
 }
+_NOT_FACTORIES = ("torch.nn.init.", "torch.nn.functional.", "math.", "numpy.",
+                  "transformers.initialization.")
 _LEGACY_CTORS = {"torch.Tensor", "torch.FloatTensor"}  # memory for sizes, a copy for data
 _PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
 _FUNCTIONAL_NORMS = K.FUNCTIONAL_NORMS
@@ -102,6 +104,7 @@ def index_tree(tree: ast.AST):
     """One pass over the tree: identifiers used anywhere (for "never applied"), imports inside
     functions, and per function its returns, calls and loaded names (nested ones included)."""
     refs: set = set()
+    top: set = set()  # refs that are not only Name loads inside function bodies
     fns: dict[int, _FnIndex] = {}
     nested_imports: list = []
     AST = ast.AST
@@ -118,6 +121,8 @@ def index_tree(tree: ast.AST):
                 refs.add(node.id)
                 for o in owners:
                     o.names.append(node)
+                if not owners:
+                    top.add(node.id)
             continue
         if t is Attribute:
             v = node.value
@@ -126,8 +131,10 @@ def index_tree(tree: ast.AST):
                     o.self_attrs.add(node.attr)
                 if not owners:
                     refs.add(node.attr)
+                    top.add(node.attr)
             else:
                 refs.add(node.attr)
+                top.add(node.attr)
         elif t is Call:
             for o in owners:
                 o.calls.append(node)
@@ -135,6 +142,7 @@ def index_tree(tree: ast.AST):
             v = node.value
             if type(v) is str and len(v) < 64 and v.isidentifier():
                 refs.add(v)  # getattr(self, "init_weights"), hooks by name
+                top.add(v)
             continue
         elif t is Return:
             if node.value is not None:
@@ -159,7 +167,11 @@ def index_tree(tree: ast.AST):
     for idx in fns.values():
         idx.returns.reverse()
         idx.calls.reverse()
+    _TOP_REFS[id(refs)] = top
     return fns, refs, nested_imports
+
+
+_TOP_REFS: dict = {}  # id(refs) -> its top-level names, handed from index_tree to the Extractor
 
 
 _NUMERIC_PARAMS = frozenset(("std", "gain", "a", "b", "val", "mean", "sparsity"))
@@ -294,7 +306,10 @@ class Extractor:
         self.local_defs: dict[str, str] = {}
         self._resolved: dict = {}
         self.module_env: dict = {}
-        self.facts = FileFacts(path=path, module=module, refs=refs)
+        top = _TOP_REFS.pop(id(refs), set())
+        # a name loaded inside a function is a call only if that function is live (IL401);
+        # attributes and strings anywhere, and names outside functions, always count
+        self.facts = FileFacts(path=path, module=module, refs=refs, free_refs=top)
         self.order = itertools.count()
         self._uid = itertools.count(_uid_base(path))
 
@@ -409,8 +424,8 @@ class Extractor:
     def _function(self, fn, qual: str, is_method: bool, cls: ClassFacts | None) -> FunctionFacts:
         ff = FunctionFacts(name=fn.name, qualname=qual, loc=self.lines.loc(fn), is_method=is_method)
         args = fn.args.posonlyargs + fn.args.args
-        if is_method and args:
-            args = args[1:]
+        if is_method and args and not _is_staticmethod(fn):
+            args = args[1:]  # self / cls; a @staticmethod's first argument is the module
         ctx = _Ctx(fn.name)
         self._bind_defaults(fn, ctx)
         if args and fn.name not in ("__init__", "forward"):
@@ -420,6 +435,7 @@ class Extractor:
         sink: list[InitOp] = []
         self._walk(fn.body, ctx, cls, sink)
         ff.ops = [op for op in sink if op.kind != "apply"] + [op for op in sink if op.kind == "apply"]
+        self._liveness(fn, ff, cls, depth=0)
         # a factory: returns a layer
         for node in self.fn_index.get(id(fn), _EMPTY).returns:
             spec = self._layer(node.value, ctx, cls)
@@ -428,6 +444,26 @@ class Extractor:
                 ff.returns_spec = spec
                 break
         return ff
+
+    def _liveness(self, fn, ff: FunctionFacts, cls, depth: int) -> None:
+        """What IL401 needs to tell a dead init function: the names the function loads (its
+        calls, the functions it passes to `apply`), and whether a function defined inside it
+        initializes weights (`def init_weights(net): def init_func(m): ...; net.apply(...)`)."""
+        names: dict[str, int] = {}
+        for n in self.fn_index.get(id(fn), _EMPTY).names:
+            names[n.id] = names.get(n.id, 0) + 1
+        ff.names = names
+        if depth > 3:
+            return
+        for stmt in ast.walk(fn):
+            if stmt is fn or not isinstance(stmt, _FUNC_TYPES):
+                continue
+            inner = self._function(stmt, qual=f"{ff.qualname}.{stmt.name}", is_method=False,
+                                   cls=cls)
+            if any(op.kind not in ("apply", "copy", "rescale") for op in inner.ops) or \
+                    inner.nested_init:
+                ff.nested_init = True
+                return
 
     def _bind_defaults(self, fn, ctx: _Ctx) -> None:
         args = fn.args.posonlyargs + fn.args.args
@@ -474,13 +510,10 @@ class Extractor:
                 if r:
                     cf.referenced_classes.append(r)
         for name, fn in methods.items():
-            if name == "__init__":
-                cf.methods[name] = FunctionFacts(name=name, qualname=f"{qual}.{name}",
-                                                 loc=self.lines.loc(fn), is_method=True)
-                continue
-            if name == "forward":
-                cf.methods[name] = FunctionFacts(name=name, qualname=f"{qual}.{name}",
-                                                 loc=self.lines.loc(fn), is_method=True)
+            if name in ("__init__", "forward"):
+                cf.methods[name] = ff = FunctionFacts(name=name, qualname=f"{qual}.{name}",
+                                                      loc=self.lines.loc(fn), is_method=True)
+                self._liveness(fn, ff, cf, depth=4)  # the names it loads, no nested scan
                 continue
             cf.methods[name] = self._function(fn, f"{qual}.{name}", True, cf)
         for name, fn in methods.items():
@@ -562,7 +595,27 @@ class Extractor:
             spec.slope = self._slope(spec.act, node, ctx)
         if args is not None and kind in K.LAYERS:
             spec.args = self._layer_args(kind, args, ctx)
+        if isinstance(node, ast.Call) and kind not in K.LAYERS:
+            spec.pretrained = self._pretrained(kind, node, ctx)
         return spec
+
+    def _pretrained(self, kind: str | None, call: ast.Call, ctx) -> bool:
+        """Built with pretrained weights: `X.from_pretrained(...)`, `resnet50(pretrained=True)`,
+        `resnet50(weights="IMAGENET1K_V2")`, `timm.create_model(name, pretrained=True)`."""
+        if (kind or "").endswith(".from_pretrained") or (
+                isinstance(call.func, ast.Attribute) and call.func.attr == "from_pretrained"):
+            return True
+        for kw in call.keywords:
+            if kw.arg in ("pretrained", "weights", "pretrained_backbone", "weights_backbone"):
+                if isinstance(kw.value, ast.Constant) and kw.value.value in (
+                        None, False, "", 0):
+                    continue
+                val = self.ev(kw.value, ctx) if ctx is not None else None
+                if val is True or (isinstance(val, str) and val) or (
+                        kw.arg.startswith("weights") and isinstance(kw.value, (ast.Attribute,
+                                                                               ast.Constant))):
+                    return True
+        return False
 
     def _slope(self, act, node, ctx):
         if not isinstance(node, ast.Call):
@@ -733,8 +786,9 @@ class Extractor:
         spec = self._new_spec(kind, node, ctx, node)
         if kind in K.ACT_MODULES or kind in K.LAYERS or kind in K.TRANSPARENT_LAYERS:
             return spec
-        if kind.startswith("torch.") and not kind.startswith("torch.nn."):
-            return None  # torch.zeros(...) and friends are tensors, not modules
+        if kind.startswith("torch.") and not kind.startswith("torch.nn.") or \
+                kind.startswith(_NOT_FACTORIES):
+            return None  # torch.zeros(...), init functions, math: values, not modules
         short = kind.rsplit(".", 1)[-1]
         if not short[:1].isupper():
             # a lower-case callable: a helper factory (`conv3x3`) resolved in the index
@@ -836,6 +890,8 @@ class Extractor:
                     n.args[0], ast.Constant) and (self.resolve(n.func) or "").endswith("calculate_gain"):
                 if isinstance(n.args[0].value, str):
                     params["gain_nl"] = n.args[0].value
+            if name == "a" and _gain_call(n, self.resolve, ctx.env):
+                params["a_is_gain"] = True  # kaiming_*(w, a=calculate_gain(...)): a gain as slope
             val = _checked(name, self.ev(n, ctx))
             if name == "std" and val is not None and not isinstance(n, ast.Constant):
                 params["std_expr"] = True  # written as a formula: `(2 / 32) ** 0.5`
@@ -1116,6 +1172,10 @@ class Extractor:
     def _assign(self, target, value, ctx: _Ctx, cls, sink) -> None:
         if isinstance(target, ast.Name):
             name = target.id
+            if _gain_call(value, self.resolve, ctx.env):
+                ctx.env[_GAIN_MARK + name] = True
+            else:
+                ctx.env.pop(_GAIN_MARK + name, None)
             v = self._classname_var(value, ctx)
             if v:
                 ctx.env[name] = ("__classname__", v)  # classname = m.__class__.__name__
@@ -1386,6 +1446,11 @@ class Extractor:
     def _for(self, stmt, ctx: _Ctx, cls, sink) -> None:
         it = stmt.iter
         target = stmt.target
+        # for i, m in enumerate(self.modules()): the same loop, with a counter
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and \
+                it.func.id == "enumerate" and it.args and isinstance(target, ast.Tuple) and \
+                len(target.elts) == 2 and isinstance(it.args[0], ast.Call):
+            it, target = it.args[0], target.elts[1]
         # for m in self.modules() / self.net.modules() / self.children() / named_modules()
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in (
                 "modules", "children", "named_modules", "named_children", "parameters",
@@ -1925,6 +1990,24 @@ class _Forward:
 _INIT_SHORT = {}
 for _full in K.INIT_FUNCTIONS:
     _INIT_SHORT.setdefault(_full.rsplit(".", 1)[-1], _full)
+
+
+def _gain_call(node, resolve, env) -> bool:
+    """`calculate_gain(...)`, directly or through a local assigned from it."""
+    if isinstance(node, ast.Call):
+        return (resolve(node.func) or "").endswith("calculate_gain")
+    if isinstance(node, ast.Name):
+        return env.get(f"{_GAIN_MARK}{node.id}", False)
+    return False
+
+
+_GAIN_MARK = "\0gain:"  # env key marking a local assigned from calculate_gain(...)
+
+
+def _is_staticmethod(fn) -> bool:
+    return any(isinstance(d, ast.Name) and d.id == "staticmethod" or
+               isinstance(d, ast.Attribute) and d.attr == "staticmethod"
+               for d in fn.decorator_list)
 
 
 def _init_alias(name: str, local_defs: dict) -> str:
