@@ -316,5 +316,5 @@ def test_a_project_module_imported_as_a_name_resolves_its_attributes():
         def __init__(self):
             super().__init__()
             self.stem = misc.ConvAct(8)
-    """, files={"pkg/__init__.py": "", "pkg/blocks.py": blocks})
+    """, files={"pkg/__init__.py": "from .blocks import *\n", "pkg/blocks.py": blocks})
     assert kinds(m) == {"stem": "ConvAct", "stem.0": "Conv2d", "stem.1": "ReLU"}

@@ -183,6 +183,8 @@ class Project:
 
     def _resolve_dotted(self, dotted: str, deps: set, depth: int):
         dotted = canonical(dotted)
+        if dotted in self.files:  # a project module: its attributes resolve through it
+            return Ref(dotted)
         parts = dotted.split(".")
         for i in range(len(parts) - 1, 0, -1):
             mod = ".".join(parts[:i])
