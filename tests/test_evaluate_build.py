@@ -318,3 +318,17 @@ def test_a_project_module_imported_as_a_name_resolves_its_attributes():
             self.stem = misc.ConvAct(8)
     """, files={"pkg/__init__.py": "from .blocks import *\n", "pkg/blocks.py": blocks})
     assert kinds(m) == {"stem": "ConvAct", "stem.0": "Conv2d", "stem.1": "ReLU"}
+
+
+def test_a_package_binding_wins_over_its_submodule_of_the_same_name():
+    make = HEAD + "def create_conv(c):\n    return nn.Conv2d(c, c, 3)\n"
+    m = build("""
+    from pkg import create_conv
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = create_conv(4)
+    """, files={"pkg/__init__.py": "from .create_conv import create_conv\n",
+                "pkg/create_conv.py": make})
+    assert kinds(m) == {"conv": "Conv2d"}

@@ -153,7 +153,7 @@ class CallMixin:
         finally:
             self.depth -= 1
         out = self._result(fr)
-        if memo_key is not None and known(out):
+        if memo_key is not None and known(out) and out is not None:  # None: run for effect
             self.memo[memo_key] = (out,)
         return out
 

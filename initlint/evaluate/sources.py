@@ -183,8 +183,6 @@ class Project:
 
     def _resolve_dotted(self, dotted: str, deps: set, depth: int):
         dotted = canonical(dotted)
-        if dotted in self.files:  # a project module: its attributes resolve through it
-            return Ref(dotted)
         parts = dotted.split(".")
         for i in range(len(parts) - 1, 0, -1):
             mod = ".".join(parts[:i])
@@ -197,6 +195,9 @@ class Project:
                     continue
                 return Ref(dotted)
             v = self.lookup_global(f, rest[0], deps)
+            sub = ".".join(parts[:i + 1])
+            if type(v) is Unknown and sub in self.files:
+                v = Ref(sub)  # the package does not bind it: the submodule (a Ref resolves)
             for attr in rest[1:]:
                 if isinstance(v, ClassV):
                     v = self.interp.class_attr(v, attr)[0]
