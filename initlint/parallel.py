@@ -49,13 +49,18 @@ _PROTO = pickle.HIGHEST_PROTOCOL
 TIMINGS: dict = {}
 
 
-def worker_count(jobs: int) -> int:
-    if jobs and jobs > 0:
-        return jobs
+def available_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def worker_count(jobs: int) -> int:
+    """Workers for `--jobs N`: N, but never more than the cores this process may use (the
+    work is CPU-bound: more processes only cost memory and start-up); 0 means all of them."""
+    cores = available_cores()
+    return min(jobs, cores) if jobs and jobs > 0 else cores
 
 
 def module_of(path: str) -> str:
@@ -185,9 +190,40 @@ def _work(chunk: list[tuple], want_hash: bool) -> tuple[int, float, list[tuple]]
     return os.getpid(), time.process_time() - t0, out
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     # a worker's objects are dropped chunk by chunk; cyclic GC would only cost time
     gc.disable()
+    _die_with_parent(parent)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive the run that started it (`kill -9` of initlint leaves
+    no process blocked on the pool's queue forever): on Linux the kernel sends it SIGKILL
+    when its parent dies (prctl PR_SET_PDEATHSIG); everywhere, a daemon thread checks
+    that the parent is still there."""
+    import signal
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+    if os.getppid() != parent:  # it died before the prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="initlint-parent-watch", daemon=True).start()
 
 
 # ---------------------------------------------------------------------- the pool
@@ -232,7 +268,7 @@ def run_pool(items: list[tuple], sizes: list[int], workers: int, want_hash: bool
     done: set[int] = set()
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx,
-                                 initializer=_worker_init) as pool:
+                                 initializer=_worker_init, initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_work, chunk, want_hash) for chunk in chunks]
             for fut in futures:
                 try:
