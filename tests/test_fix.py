@@ -276,11 +276,12 @@ def test_failed_write_leaves_the_file_alone(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fixmod.os, "replace", boom)
     r = invoke(str(p), "--fix")
-    assert r.exit_code == 1, "the findings are still there"
+    assert r.exit_code == 2, "a fix that could not be written is an error"
     assert f"cannot write {p}: Permission denied" in r.stderr
     assert p.read_bytes() == src and os.stat(p).st_mtime_ns == mtime
     assert sorted(os.listdir(tmp_path)) == ["m.py"], "the temp file is cleaned up"
     assert r.stdout.count("IL205") == 2 and "Fixed " not in r.stderr
+    assert "fixable with" not in r.stdout and "[*]" not in r.stdout  # --fix was just tried
 
 
 def test_file_changed_on_disk_while_fixing_is_not_overwritten(tmp_path, monkeypatch):
@@ -304,7 +305,7 @@ def test_file_changed_on_disk_while_fixing_is_not_overwritten(tmp_path, monkeypa
     r = invoke(str(p), "--fix")
     assert "changed on disk while initlint was fixing it" in r.stderr
     assert p.read_bytes() == edited
-    assert r.exit_code == 1
+    assert r.exit_code == 2  # the fix was not written: an error, not "findings left"
 
 
 def test_fix_whose_result_does_not_parse_is_dropped(tmp_path, monkeypatch):
