@@ -149,7 +149,9 @@ def _parse(text: str) -> ast.Module:
 class _FileCtx:
     """One file's text, syntax tree, imports and call index (built once per pass)."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, module: str = "__initlint_fix__", is_package: bool = False):
+        # the file's real module name: `from .. import initialization as init` resolves
+        self.module, self.is_package = module, is_package
         self.t = _Text(text)
         self.tree = _parse(text)
         self.parent: dict[int, ast.AST] = {}
@@ -159,7 +161,7 @@ class _FileCtx:
                 self.parent[id(child)] = node
             if isinstance(node, ast.Call):
                 self.calls[self._key(node)].append(node)
-        self.module_imports = ImportMap("__initlint_fix__")
+        self.module_imports = ImportMap(module, is_package)
         self.defined: set[str] = set()
         self.star_init = False
         self.top_imports: list[ast.stmt] = []
@@ -246,7 +248,7 @@ class _FileCtx:
             return self.module_imports
         key = id(funcs[0])
         if key not in self._site_maps:
-            imap = ImportMap("__initlint_fix__")
+            imap = ImportMap(self.module, self.is_package)
             imap.names = dict(self.module_imports.names)
             for fn in reversed(funcs):
                 for sub in ast.walk(fn):
@@ -381,6 +383,10 @@ class _Call:
                 self.prefix_node = func.value
         elif isinstance(func, ast.Attribute) and func.attr in K.TENSOR_INIT_METHODS and (
                 name is None or not name.startswith(("torch.nn.", "timm.", "transformers."))):
+            if ctx.resolve(func.value, node) is not None and not isinstance(func.value, ast.Call):
+                # `init.normal_(w)` with `init` an imported module we could not place: the
+                # tensor is the argument, not `init`; never guess
+                raise _Unfixable("the receiver is an imported name, not a tensor")
             self.form = "method"
             self.short = func.attr
             self.sig = K.TENSOR_INIT_METHODS[func.attr][1] + ("generator",)
@@ -442,6 +448,12 @@ class _Call:
         return self.b.spell("calculate_gain", self.node)
 
     def replace(self, func, args: list) -> tuple[int, int, str]:
+        tensor = _render(self.tensor_arg().value)
+        kept = [_render(a.value) for a in args if a.keyword is None or a.keyword.value == "tensor"]
+        if self.form == "method" and func is self.cst.func:
+            kept.append(tensor)  # still `tensor.method_(...)`
+        if tensor not in kept:  # every rewritten call keeps the tensor it initializes
+            raise _Unfixable("the rewrite would lose the tensor argument")
         new = self.cst.with_changes(func=func, args=_with_commas(args, self.cst.args))
         code = _render(new)
         if self.newline != "\n":
@@ -915,9 +927,17 @@ def _loc(f: Finding, src: _Source) -> tuple[int, int, int, int]:
     return f.row, f.col, f.end_row, f.end_col
 
 
+def _module_of(path: str) -> tuple[str, bool]:
+    from initlint.analysis.names import module_name_for
+
+    if os.path.isfile(path):
+        return module_name_for(path), path.endswith("__init__.py")
+    return os.path.splitext(os.path.basename(path))[0], False
+
+
 def _plans_for_file(src: _Source, findings: list[Finding], errors: list[str]) -> list[_Plan]:
     try:
-        ctx = _FileCtx(src.text)
+        ctx = _FileCtx(src.text, *_module_of(src.path))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     plans = []

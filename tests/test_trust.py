@@ -393,3 +393,72 @@ def test_a_killed_fix_leaves_no_temp_file(tmp_path):
     r = run_cli(str(p), "--fix", "--no-cache")
     assert r.returncode == 0 and sorted(os.listdir(tmp_path)) == ["m.py"]
     assert "kaiming" in p.read_text()
+
+
+# ---------------------------------------------------------------------- 4: the tensor argument
+FAKE_INIT = '''\
+import torch.nn.init as _i
+
+
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    return _i.normal_(tensor, mean=mean, std=std)
+
+
+def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    return _i.kaiming_normal_(tensor, a=a, mode=mode, nonlinearity=nonlinearity)
+
+
+def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    return _i.kaiming_uniform_(tensor, a=a, mode=mode, nonlinearity=nonlinearity)
+'''
+
+MODELING = '''\
+import torch.nn as nn
+
+from ... import initialization as init
+
+
+class FooMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(512, 512)
+        self.act = nn.ReLU()
+        self.out = nn.Linear(512, 512)
+        init.normal_(self.fc.weight, mean=0.0, std=1)
+
+    def forward(self, x):
+        return self.out(self.act(self.fc(x)))
+'''
+
+
+def test_a_fix_through_a_relative_module_alias_keeps_its_tensor(tmp_path):
+    """Old: the fixer resolved imports as if every file were a top-level module, so
+    `init.normal_(w, ...)` after `from ... import initialization as init` looked like a tensor
+    method on `init`, and became `nn.init.kaiming_normal_(init, ...)`: it compiled, the
+    finding vanished, and building the model failed."""
+    pkg = tmp_path / "transformers"
+    (pkg / "models" / "foo").mkdir(parents=True)
+    for d in (pkg, pkg / "models", pkg / "models" / "foo"):
+        (d / "__init__.py").write_text("")
+    (pkg / "initialization.py").write_text(FAKE_INIT)
+    mod = pkg / "models" / "foo" / "modeling_foo.py"
+    mod.write_text(MODELING)
+    r = run_cli("transformers", "--output-format", "json", "--no-cache", cwd=str(tmp_path))
+    found = {(f["code"], f["location"]["row"]) for f in json.loads(r.stdout)}
+    assert ("IL202", 12) in found, r.stdout
+    r = run_cli("transformers", "--fix", "--unsafe-fixes", "--no-cache", cwd=str(tmp_path))
+    text = mod.read_text()
+    line = text.splitlines()[11]
+    assert "self.fc.weight" in line, text  # the tensor is still what is initialized
+    compile(text, str(mod), "exec")
+    build = subprocess.run([sys.executable, "-c",
+                            "import torch; from transformers.models.foo.modeling_foo import FooMLP;"
+                            "torch.manual_seed(0); m = FooMLP(); print(float(m.fc.weight.std()))"],
+                           cwd=str(tmp_path), capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert build.returncode == 0, build.stderr
+    std = float(build.stdout)
+    if "kaiming" in line:  # the fix's claim, on the live weights: He's std for fan-in 512
+        assert abs(std - (2 / 512) ** 0.5) < 0.1 * (2 / 512) ** 0.5
+    else:
+        assert abs(std - 1.0) < 0.05  # no fix offered: left as it was
