@@ -203,7 +203,31 @@ def run_rules(results: list[FileResult], config: Config) -> tuple[list[dict], li
             _deep_retry(rule.check, project, emitter)
         except Exception as exc:  # report, keep the other rules' findings
             errors.append((f"rule {code}", _reason(exc)))
+    _mark_reach(project, emitter)
     return list(emitter.items.values()), errors
+
+
+# fixes that rewrite the init call itself (the others insert a statement for one layer)
+_REWRITING_FIXES = frozenset({"kaiming", "xavier", "nonlinearity", "lecun", "scaled", "uniform"})
+
+
+def _mark_reach(project, emitter) -> None:
+    """A fix that rewrites an init call changes every layer whose final init that call is
+    (a loop over `[self.p6, self.p7]`, a `modules()` loop, an init function applied to
+    several models): the hint says how many (`reach`), and such a fix is `shared` (unsafe)."""
+    reach: dict[tuple, int] = {}
+    for j in project.judged:
+        op = j.final
+        if op is not None:
+            k = (op.src, op.loc.row, op.loc.col)
+            reach[k] = reach.get(k, 0) + 1
+    for item in emitter.items.values():
+        hint = item.get("hint")
+        if not hint or hint.get("fix") not in _REWRITING_FIXES:
+            continue
+        n = reach.get((item["path"], item["loc"].row, item["loc"].col), 1)
+        if n > 1:
+            item["hint"] = dict(hint, shared=True, reach=n)
 
 
 def _reason(exc: BaseException) -> str:

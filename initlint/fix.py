@@ -953,6 +953,12 @@ def _plans_for_file(src: _Source, findings: list[Finding], errors: list[str]) ->
         try:
             applicability, message = fixer(b, f, node, h)
             spans = b.finish()
+            if h.get("shared"):  # the call initializes other layers too: they change with it
+                applicability = "unsafe"
+                n = h.get("reach")
+                message += (f" (unsafe: this call initializes {n} layers, and every one of "
+                            f"them changes)" if n else " (unsafe: a shared init, every layer "
+                            "it reaches changes)")
         except _Unfixable:
             continue
         except Exception as exc:  # a bug in one fix must not cost the others (or the lint)
