@@ -450,7 +450,8 @@ class _Call:
     def replace(self, func, args: list) -> tuple[int, int, str]:
         tensor = _render(self.tensor_arg().value)
         kept = [_render(a.value) for a in args if a.keyword is None or a.keyword.value == "tensor"]
-        if self.form == "method" and func is self.cst.func:
+        if self.form == "method" and isinstance(func, _cst().Attribute) and \
+                _render(func.value) == tensor:
             kept.append(tensor)  # still `tensor.method_(...)`
         if tensor not in kept:  # every rewritten call keeps the tensor it initializes
             raise _Unfixable("the rewrite would lose the tensor argument")
@@ -480,8 +481,9 @@ def _num(value) -> str:
 class _Builder:
     """Builds the edits of one fix; collects the imports it needs."""
 
-    def __init__(self, ctx: _FileCtx):
+    def __init__(self, ctx: _FileCtx, facts=()):
         self.ctx = ctx
+        self.facts = facts  # every linted file's facts (what else runs on the same layers)
         self.spans: list[tuple[int, int, str]] = []
         self.need_from: list[str] = []  # names to add to `from torch.nn.init import ...`
         self.need_torch = False
@@ -796,10 +798,45 @@ def _fix_zero_bn(b: _Builder, f: Finding, node: ast.Call, h: dict):
         raise _Unfixable("BatchNorm not built in the block's __init__")
     if stmt not in fn.body:
         raise _Unfixable("BatchNorm built conditionally")
+    later = _norm_overwriter(b.facts, cls_name)
+    if later is not None:
+        raise _Unfixable(f"a later init would overwrite it ({later})")
     weight = ref + ".weight"
     call = f"{b.spell('zeros_', fn.body[-1])}({weight})"
     b.append_to_body(fn, call)
     return "unsafe", f"Zero-init the last BatchNorm's weight: add `{call}` to `__init__`"
+
+
+def _hits_norm_weight(op) -> bool:
+    """Can this loop/applied init write a BatchNorm's weight (then a γ zeroed in the block's
+    `__init__` is overwritten when a model containing the block runs it)?"""
+    flt = op.filter
+    if op.target != "filter" or flt is None or op.kind == "zero" or \
+            op.param not in ("weight", "*") or flt.identity or flt.identity_uid:
+        return False
+    if flt.classname_sub:
+        sub = flt.classname_sub.lower()
+        return ("norm" in sub or "batch" in sub) != flt.negated
+    if flt.types is None:
+        return True
+    return any("Norm" in t for t in flt.types) != flt.negated
+
+
+def _norm_overwriter(facts, block: str) -> str | None:
+    """Where a class other than `block` (or an init function) writes BatchNorm weights in a
+    loop or an applied function, in a file that names the block (builds it directly, through
+    a helper, or as a `block=` default); None if nowhere in the linted files."""
+    for ff in facts:
+        if block not in ff.refs:
+            continue  # a model there cannot build the block by name
+        owners = [(c.name, c.ops + [o for m in c.methods.values() for o in m.ops])
+                  for c in ff.classes if c.name != block]
+        owners += [(fn.name, fn.ops) for fn in ff.functions.values()]
+        for name, ops in owners:
+            for op in ops:
+                if _hits_norm_weight(op):
+                    return f"`{name}`, {os.path.basename(op.src or ff.path)}:{op.loc.row}"
+    return None
 
 
 def _fix_randn(b: _Builder, f: Finding, node: ast.Call, h: dict):
@@ -831,6 +868,8 @@ def _fix_randn(b: _Builder, f: Finding, node: ast.Call, h: dict):
     parts = [ctx.t.segment(d) if isinstance(d, (ast.Name, ast.Attribute, ast.Constant, ast.Call,
                                                   ast.Subscript)) else f"({ctx.t.segment(d)})"
              for d in fan_nodes]
+    if all(isinstance(d, ast.Constant) and d.value == 1 for d in fan_nodes):
+        raise _Unfixable("fan-in 1: std 1 is already 1/sqrt(fan_in); scaling by 1 does nothing")
     fan = parts[0] if len(parts) == 1 else "(" + " * ".join(parts) + ")"
     _, end = ctx.t.node_span(rnd)
     b.spans.append((end, end, f" * {fan} ** -0.5"))
@@ -935,7 +974,8 @@ def _module_of(path: str) -> tuple[str, bool]:
     return os.path.splitext(os.path.basename(path))[0], False
 
 
-def _plans_for_file(src: _Source, findings: list[Finding], errors: list[str]) -> list[_Plan]:
+def _plans_for_file(src: _Source, findings: list[Finding], errors: list[str],
+                    facts=()) -> list[_Plan]:
     try:
         ctx = _FileCtx(src.text, *_module_of(src.path))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -949,7 +989,7 @@ def _plans_for_file(src: _Source, findings: list[Finding], errors: list[str]) ->
         node = ctx.call_at(*_loc(f, src))
         if node is None:
             continue
-        b = _Builder(ctx)
+        b = _Builder(ctx, facts)
         try:
             applicability, message = fixer(b, f, node, h)
             spans = b.finish()
@@ -1001,7 +1041,7 @@ def _plans(findings: list[Finding], sources: "_Sources", errors: list[str]) -> l
         src = sources.get(display)
         if src is None:
             continue
-        plans.extend(_plans_for_file(src, by_file[display], errors))
+        plans.extend(_plans_for_file(src, by_file[display], errors, sources.facts))
     return plans
 
 
@@ -1010,6 +1050,9 @@ class _Sources:
 
     def __init__(self, report, stdin=None, current: dict | None = None):
         self.files = {r.display: r for r in report.files}
+        # with the context files': a loop there can undo a fix here
+        self.facts = [r.facts for r in list(report.files) + list(getattr(report, "context", None)
+                                                                  or []) if r.facts is not None]
         self.stdin = stdin
         self.current = current if current is not None else {}
         self.cache: dict = {}

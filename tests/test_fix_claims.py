@@ -90,9 +90,18 @@ def _baseline(tree: str, modules: list[str]) -> dict:
     return one
 
 
+# models that reproduce the campaign's lying fixes: an IL301 fix that the model's own later
+# BatchNorm init undoes (the blocks built through a helper and a `block=` default), a fan-in-1
+# `randn(d // 2, 1)` "fixed" by `* 1 ** -0.5`, and the IL102 fix of a squeeze-excitation layer
+# that rewrites the model's shared `modules()` loop (and every conv with it)
+CLAIMS = os.path.join(ROOT, "tests", "data", "claims")
+
+
 def _copy(tmp_path, name="tree") -> str:
     tree = tmp_path / name
     shutil.copytree(MODELS, tree / "models")
+    for n in os.listdir(CLAIMS):
+        shutil.copyfile(os.path.join(CLAIMS, n), tree / "models" / n)
     return str(tree)
 
 
@@ -165,6 +174,27 @@ def _layer_key(param: str) -> str:
     return re.sub(r"\.\d+(?=\.|$)", ".#", param.rsplit(".", 1)[0])
 
 
+def _block_gammas(f: dict, after: dict) -> list[tuple[str, bool]]:
+    """(where, is zero) for the γ of every instance of the finding's block, in every model
+    of its file that contains one (a model's own later init must not undo the fix)."""
+    m = re.search(r"block `(\w+)`.*?BatchNorm `([\w.]+)`", f["message"])
+    mod = "models." + os.path.basename(f["filename"])[:-3]
+    block = after.get(f"{mod}.{m.group(1)}") if m else None
+    if not isinstance(block, dict) or "error" in block:
+        return []
+    gamma = m.group(2) + ".weight"
+    out = []
+    for model, ps in after.items():
+        if not model.startswith(mod + ".") or "error" in ps:
+            continue
+        for p in ps:
+            if p == gamma or p.endswith("." + gamma):
+                prefix = p[: len(p) - len(gamma)]
+                if all(prefix + q in ps for q in block):  # an instance of the block
+                    out.append((f"{model}.{p}", ps[p]["zero"]))
+    return out
+
+
 def _check_claim(f: dict, changed: dict[str, list[str]], after: dict) -> list[str]:
     fix = f["fix"]
     where = f"{f['code']} at {f['filename']}:{f['location']['row']} ({fix['message']})"
@@ -175,6 +205,8 @@ def _check_claim(f: dict, changed: dict[str, list[str]], after: dict) -> list[st
         zeroed = [(m, p) for m, ps in changed.items() for p in ps if after[m][p]["zero"]]
         if not zeroed:
             problems.append(f"{where}: no γ is zero after construction ({changed})")
+        problems += [f"{where}: {bad} is not zero after construction"
+                     for bad in _block_gammas(f, after) if not bad[1]]
     else:
         for m, ps in changed.items():
             for p in ps:
@@ -231,6 +263,7 @@ def test_fix_all_keeps_every_claim_and_touches_nothing_else(tmp_path):
         mine = {m: ps for m, ps in changed.items() if m.startswith(mod + ".")}
         if f["code"] == "IL301":
             assert any(after[m][p]["zero"] for m, ps in mine.items() for p in ps), f
+            assert all(zero for _, zero in _block_gammas(f, after)), _block_gammas(f, after)
         else:
             assert mine, f"{f['code']} at {f['filename']}:{f['location']['row']}: no effect"
 
