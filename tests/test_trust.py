@@ -462,3 +462,30 @@ def test_a_fix_through_a_relative_module_alias_keeps_its_tensor(tmp_path):
         assert abs(std - (2 / 512) ** 0.5) < 0.1 * (2 / 512) ** 0.5
     else:
         assert abs(std - 1.0) < 0.05  # no fix offered: left as it was
+
+
+# ---------------------------------------------------------------------- 12: messages
+@pytest.mark.skipif(not hasattr(__import__("socket"), "AF_UNIX"), reason="needs Unix sockets")
+def test_a_socket_is_called_a_socket(tmp_path):
+    """Old: "cannot read: No such device or address" (the ENXIO of opening a socket)."""
+    import socket
+
+    s = socket.socket(socket.AF_UNIX)
+    path = tmp_path / "s.py"
+    try:
+        s.bind(str(path))
+        r = run_cli(str(path), "--no-cache")
+    finally:
+        s.close()
+    assert r.returncode == 1 and b"socket, not a regular file" in r.stdout, r.stdout + r.stderr
+    assert b"No such device" not in r.stdout + r.stderr
+
+
+def test_an_absolute_per_file_ignores_key_is_an_error_not_silence(tmp_path):
+    """Old: `"/abs/path/m.py" = ["IL202"]` was accepted and never matched anything."""
+    (tmp_path / "m.py").write_text(MODEL)
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.initlint.per-file-ignores]\n"{tmp_path / "m.py"}" = ["IL202"]\n')
+    r = run_cli("m.py", "--no-cache", cwd=str(tmp_path))
+    assert r.returncode == 2 and b"absolute path" in r.stderr, r.stderr
+    assert b"Traceback" not in r.stderr
