@@ -332,7 +332,7 @@ def lsp_framing(rng, d, variant=None):
     proc = subprocess.Popen([PY, "-m", "initlint", "lsp"], env=ENV, cwd=d,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        bad = json.dumps({"jsonrpc": "2.0", "id": 99, "method": "shutdown"}).encode()
+        bad = json.dumps({"jsonrpc": "2.0", "method": "$/noSuchNotification"}).encode()
         proc.stdin.write(LSP_FAULTS[variant](bad))
         good = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
                            "params": {"processId": None, "rootUri": None,
