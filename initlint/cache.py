@@ -259,7 +259,7 @@ def _atomic_write(directory: str, path: str, payload, key: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pickle", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(seal(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), key))
+            fh.writelines(seal(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), key))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -348,19 +348,27 @@ def secret_key() -> bytes | None:
     return _KEY  # type: ignore[return-value]
 
 
-def seal(payload: bytes, key: bytes) -> bytes:
-    mac = hmac.new(key, PACK_MAGIC + payload, hashlib.sha256).digest()
-    return PACK_MAGIC + mac + payload
+def _mac(key: bytes, payload) -> bytes:
+    h = hmac.new(key, PACK_MAGIC, hashlib.sha256)
+    h.update(payload)
+    return h.digest()
 
 
-def unseal(data: bytes, key: bytes) -> bytes | None:
-    """The payload, if `data` was sealed with `key`; else None."""
+def seal(payload: bytes, key: bytes) -> list:
+    """The pieces of a sealed file (written one after the other: a pack is tens of MB, and
+    joining them would copy it)."""
+    return [PACK_MAGIC, _mac(key, payload), payload]
+
+
+def unseal(data: bytes, key: bytes):
+    """The payload (a view into `data`, not a copy), if `data` was sealed with `key`; else
+    None."""
     n = len(PACK_MAGIC)
     if len(data) < n + 32 or not data.startswith(PACK_MAGIC):
         return None
-    mac, payload = data[n:n + 32], data[n + 32:]
-    good = hmac.new(key, PACK_MAGIC + payload, hashlib.sha256).digest()
-    return payload if hmac.compare_digest(mac, good) else None
+    view = memoryview(data)
+    mac, payload = view[n:n + 32], view[n + 32:]
+    return payload if hmac.compare_digest(mac, _mac(key, payload)) else None
 
 
 def read_sealed(path: str, key: bytes):
