@@ -9,13 +9,14 @@ import traceback
 from dataclasses import dataclass, field
 
 from initlint import suppress
+from initlint.cache import content_hash
 from initlint.analysis.facts import extract
 from initlint.analysis.model import FileFacts, Loc
 from initlint.analysis.names import module_name_for
 from initlint.config import Config
 from initlint.findings import SEVERITY_RANK, Finding, Related
-from initlint.source import (Source, SourceError, max_source_bytes, parse, read_source,
-                             too_large)
+from initlint.source import (Source, SourceError, max_source_bytes, parse, read_bytes,
+                             read_source, too_large)
 
 _PREFILTER = ("torch", "nn.", "Module", "init")
 
@@ -31,12 +32,16 @@ class FileResult:
     cell_map: list | None = None
     internal_error: str | None = None
     context: bool = False  # analysed for cross-file facts only; nothing reported on it
+    digest: str | None = None  # hash of the bytes analysed (the fixer edits only those)
 
 
 def analyze_file(path: str, display: str, data: bytes | None = None) -> FileResult:
     """Everything per file: pure, picklable, cacheable."""
     res = FileResult(path, display)
     try:
+        if data is None:
+            data = read_bytes(path)
+        res.digest = content_hash(data)
         src: Source = read_source(path, data)
     except SourceError as exc:
         res.error = exc

@@ -1060,6 +1060,7 @@ class _Sources:
         self.stdin = stdin
         self.current = current if current is not None else {}
         self.cache: dict = {}
+        self.changed: set[str] = set()  # files saved since they were linted: not fixed
 
     def get(self, display: str) -> _Source | None:
         r = self.files.get(display)
@@ -1076,7 +1077,15 @@ class _Sources:
                 data = r.text.encode("utf-8")
             elif self.stdin is not None and display == self.stdin[0] and r.path == self.stdin[0]:
                 data = self.stdin[1]
-            self.cache[display] = _load(r.path, display, data)
+            src = _load(r.path, display, data)
+            linted = getattr(r, "digest", None)
+            if src is not None and data is None and linted is not None:
+                from initlint.cache import content_hash
+
+                if content_hash(src.data) != linted:  # saved since it was linted: the
+                    self.changed.add(display)  # findings' rows are not this text's
+                    src = None
+            self.cache[display] = src
         return self.cache[display]
 
 
@@ -1327,6 +1336,10 @@ def _apply(report, cfg, unsafe: bool, diff_only: bool, stdin) -> Outcome:
             if problem:
                 messages.append(f"initlint: error: cannot write {display}: {problem}")
                 failed.append(display)
+    for display in sorted(srcs.changed):
+        what = "show the fixes for" if diff_only else "write"
+        messages.append(f"initlint: error: cannot {what} {display}: {CHANGED_ON_DISK}")
+        failed.append(display)
     if stdin is not None and not diff_only:  # like ruff: the (fixed) source goes to stdout
         out.stdout_text = current.get(stdin_name, stdin[1])
     if failed:  # what could not be written is still there

@@ -147,13 +147,14 @@ def _join_digest(blob: bytes, facts: bytes) -> str:
 
 
 def _split(res: FileResult) -> tuple[bytes, bytes]:
-    """(the result without its facts, the facts), pickled."""
-    facts = res.facts
-    res.facts = None
+    """(the result without its facts and content hash, the facts), pickled. The hash travels
+    apart (the cache entry's digest): an edit that changes no facts keeps the join's memo."""
+    facts, digest = res.facts, res.digest
+    res.facts = res.digest = None
     try:
         blob = pickle.dumps(res, _PROTO)
     finally:
-        res.facts = facts
+        res.facts, res.digest = facts, digest
     return blob, pickle.dumps(facts, _PROTO)
 
 
@@ -186,7 +187,7 @@ def _work(chunk: list[tuple], want_hash: bool) -> tuple[int, float, list[tuple]]
         for i, path, display, data, st in chunk:
             res, st, digest = _analyze_one(path, display, data, st, want_hash)
             blob, facts = _split(res)
-            out.append((i, blob, facts, st, digest))
+            out.append((i, blob, facts, st, digest, res.digest))
     return os.getpid(), time.process_time() - t0, out
 
 
@@ -258,8 +259,8 @@ def _chunks(items: list, sizes: list[int], workers: int) -> list[list]:
 
 def run_pool(items: list[tuple], sizes: list[int], workers: int, want_hash: bool,
              sink) -> list[tuple]:
-    """Analyse `items` in `workers` processes; call sink(i, blob, facts, stat, digest) per
-    file. Returns the items that were not analysed because the pool broke. Adds the CPU time
+    """Analyse `items` in `workers` processes; call sink(i, blob, facts, stat, digest, hash
+    of the bytes read) per file. Returns the items that were not analysed because the pool broke. Adds the CPU time
     of each worker to TIMINGS["workers_cpu"] (by pid)."""
     ctx, forked = _mp_context()
     if forked:
@@ -277,8 +278,8 @@ def run_pool(items: list[tuple], sizes: list[int], workers: int, want_hash: bool
                     break
                 per = TIMINGS.setdefault("workers_cpu", {})
                 per[pid] = per.get(pid, 0.0) + cpu
-                for i, blob, facts, st, digest in part:
-                    sink(i, blob, facts, st, digest)
+                for i, blob, facts, st, digest, read in part:
+                    sink(i, blob, facts, st, digest, read)
                     done.add(i)
     except (BrokenProcessPool, OSError):
         pass
@@ -340,6 +341,7 @@ class Analyzer:
                         res = None
                     if isinstance(res, FileResult):
                         res.display = t.display
+                        res.digest = entry.digest  # the hash of the bytes just checked
                         results[i] = res
                         self._keys[id(res)] = (res, (module, _join_digest(entry.blob, entry.facts)),
                                                entry.digest)
@@ -353,10 +355,11 @@ class Analyzer:
 
         want_hash = cache is not None
 
-        def sink(i: int, blob: bytes, facts: bytes, st, digest) -> None:
+        def sink(i: int, blob: bytes, facts: bytes, st, digest, read) -> None:
             # unpickled now, while the workers still run: fresh files mostly mean the join runs
             res = pickle.loads(blob)
             res.facts = pickle.loads(facts)
+            res.digest = read
             results[i] = res
             if digest is not None:
                 self._keys[id(res)] = (res, (modules[i], _join_digest(blob, facts)), digest)

@@ -489,3 +489,29 @@ def test_an_absolute_per_file_ignores_key_is_an_error_not_silence(tmp_path):
     r = run_cli("m.py", "--no-cache", cwd=str(tmp_path))
     assert r.returncode == 2 and b"absolute path" in r.stderr, r.stderr
     assert b"Traceback" not in r.stderr
+
+
+def test_a_save_between_the_lint_and_the_fix_is_kept(tmp_path, monkeypatch):
+    """The fixes are computed from the findings of the bytes that were linted: a save after
+    the lint read the file (the fixer would otherwise edit the new text at the old rows)
+    leaves the user's version as it is."""
+    from click.testing import CliRunner
+
+    from initlint import engine
+    from initlint.cli import main
+
+    p = _fixable(tmp_path)
+    saved = "# a line the user added on top\n" + FIXABLE
+    real_finish = engine.finish
+    calls = []
+
+    def finish(results, config):
+        calls.append(1)
+        if len(calls) == 1:  # the lint's own join: the file was read, the fixer has not run
+            p.write_text(saved)
+        return real_finish(results, config)
+
+    monkeypatch.setattr(engine, "finish", finish)
+    r = CliRunner().invoke(main, [str(p), "--fix", "--no-cache"])
+    assert p.read_text() == saved, p.read_text()
+    assert "changed on disk" in r.stderr and r.exit_code == 2
