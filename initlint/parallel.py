@@ -260,8 +260,8 @@ def _chunks(items: list, sizes: list[int], workers: int) -> list[list]:
 def run_pool(items: list[tuple], sizes: list[int], workers: int, want_hash: bool,
              sink) -> list[tuple]:
     """Analyse `items` in `workers` processes; call sink(i, blob, facts, stat, digest, hash
-    of the bytes read) per file. Returns the items that were not analysed because the pool broke. Adds the CPU time
-    of each worker to TIMINGS["workers_cpu"] (by pid)."""
+    of the bytes read) per file. Returns the items that were not analysed because the pool
+    broke. Adds the CPU time of each worker to TIMINGS["workers_cpu"] (by pid)."""
     ctx, forked = _mp_context()
     if forked:
         gc.freeze()  # the children share the parent's heap pages without touching them
