@@ -196,6 +196,8 @@ def check(paths, select, extend_select, ignore, fix, unsafe_fixes, diff, output_
             click.echo(reason, err=True)
     if report.internal_errors:
         sys.exit(EXIT_ERROR)
+    if fix_mode and getattr(outcome, "write_failures", None):  # a fix not written is an error
+        sys.exit(EXIT_ERROR)
     if exit_zero:
         sys.exit(EXIT_OK)
     if diff:
