@@ -17,7 +17,7 @@ from urllib.parse import quote
 from urllib.request import pathname2url
 
 from initlint import __version__
-from initlint.findings import DOCS_URL, Finding
+from initlint.findings import Finding, is_absolute_url, rule_url
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
@@ -72,12 +72,14 @@ def _rule_descriptor(rule) -> dict:
         "shortDescription": {"text": summary},
         "fullDescription": {"text": full},
         "help": {"text": doc, "markdown": _markdown_help(rule)},
-        "helpUri": DOCS_URL.format(code=rule.code),
         "defaultConfiguration": {"level": LEVELS.get(rule.severity, "warning"),
                                  "enabled": not rule.opt_in},
         "properties": {"tags": ["pytorch", "initialization"], "precision": "high",
                        "initlint/name": rule.name, "initlint/opt-in": bool(rule.opt_in)},
     }
+    url = rule_url(rule.code)
+    if is_absolute_url(url):  # SARIF wants an absolute URI: only with `docs-url` set
+        desc["helpUri"] = url
     if rule.severity_logic:
         desc["properties"]["initlint/severity-logic"] = rule.severity_logic
     return desc
@@ -175,7 +177,6 @@ def build(findings: list[Finding], report=None) -> dict:
             "name": "initlint",
             "version": __version__,
             "semanticVersion": __version__,
-            "informationUri": "https://initlint.dev",
             "rules": [_rule_descriptor(r) for r in rules],
         }},
         "invocations": [invocation],
