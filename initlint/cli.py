@@ -10,6 +10,7 @@ import click
 
 from initlint import __version__
 from initlint.config import Config, ConfigError, apply_table, find_config, load, validate_codes
+from initlint.findings import rule_url
 from initlint.report import FORMATS
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -256,12 +257,14 @@ def _run(o) -> int:
     where = [o.stdin_filename] if paths == ["-"] and o.stdin_filename else paths
     cfg = _config_for(o, where)
     stdin = None
+    report_to_stderr = False
     file_paths = [p for p in paths if p != "-"]
     if "-" in paths:
         data = sys.stdin.buffer.read()
         if cfg.force_exclude and o.stdin_filename and cfg.excluded_anywhere(o.stdin_filename):
             if o.fix:  # an editor replaces the buffer with what comes back: unchanged
-                sys.stdout.buffer.write(data)
+                click.echo(data, nl=False)
+                report_to_stderr = True
         else:
             stdin = (o.stdin_filename or "-", data)
     targets, missing = discover(file_paths, cfg)
@@ -284,7 +287,6 @@ def _run(o) -> int:
         return EXIT_ERROR if report.internal_errors else EXIT_OK
     findings = report.findings
     fix_mode = o.fix or o.diff
-    report_to_stderr = False
     outcome = None
     fmt = o.output_format
     if fix_mode or o.statistics or o.show_fixes or fmt in ("json", "json-lines", "sarif",
@@ -357,15 +359,20 @@ def _analyzer(jobs: int, cfg: Config, no_cache: bool):
 @main.command("rule")
 @click.argument("code", required=False)
 @click.option("--all", "show_all", is_flag=True, help="List every rule.")
-@click.option("--output-format", type=click.Choice(["text", "json"]), default="text")
+@click.option("--output-format", type=click.Choice(["text", "json", "markdown"]), default="text",
+              help="markdown: the page in docs/rules/ (with --all: the rule table).")
 def rule_cmd(code, show_all, output_format) -> None:
     """Print a rule's documentation (or list them all with --all)."""
     import json
 
+    from initlint.report.rulepage import page, table
     from initlint.rules import RULES, all_rules
 
     if show_all or not code:
         rules = all_rules()
+        if output_format == "markdown":
+            click.echo(table(), nl=False)
+            return
         if output_format == "json":
             click.echo(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity,
                                     "severity_logic": r.severity_logic, "default": not r.opt_in,
@@ -381,7 +388,9 @@ def rule_cmd(code, show_all, output_format) -> None:
         _fail(f"unknown rule code {code!r} (see `initlint rule --all`)")
     if output_format == "json":
         click.echo(json.dumps({"code": r.code, "name": r.name, "severity": r.severity,
-                               "doc": r.doc()}, indent=2))
+                               "doc": r.doc(), "url": rule_url(r.code)}, indent=2))
+    elif output_format == "markdown":
+        click.echo(page(r), nl=False)
     else:
         click.echo(r.doc(), nl=False)
 
