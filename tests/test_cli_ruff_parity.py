@@ -255,15 +255,13 @@ def test_add_noqa_multiline_string_lines(tmp_path):
 
 
 def test_add_noqa_leaves_notebooks_alone(tmp_path):
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-                     "source": BAD}], "metadata": {"kernelspec": {"name": "python3",
-                                                                  "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    (tmp_path / "n.ipynb").write_text(json.dumps(nb))
-    before = (tmp_path / "n.ipynb").read_bytes()
-    r = invoke("n.ipynb", "--add-noqa", cwd=tmp_path)
-    assert r.exit_code == 0 and "Python files only" in r.stderr
-    assert (tmp_path / "n.ipynb").read_bytes() == before
+    from test_notebook import _standard
+
+    nb = _standard(tmp_path)
+    before = nb.read_bytes()
+    r = invoke("nb.ipynb", "--add-noqa", cwd=tmp_path)
+    assert r.exit_code == 0 and "nb.ipynb: --add-noqa edits Python files only" in r.stderr
+    assert nb.read_bytes() == before
 
 
 # ------------------------------------------------------------------ colour
