@@ -37,3 +37,20 @@ def run_cli(*args, cwd=None, input=None, env=None):
         full_env.update(env)
     return subprocess.run([sys.executable, "-m", "initlint", *args], cwd=cwd, input=input,
                           capture_output=True, env=full_env, timeout=300)
+
+
+def snapshot_tree(dst) -> None:
+    """Copy the working tree as git sees it (tracked + untracked, not ignored files) to dst:
+    what a clone, pre-commit's checkout or an sdist build starts from."""
+    import shutil
+    from pathlib import Path
+
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, check=True).stdout.decode()
+    for rel in filter(None, listed.split("\0")):
+        s = Path(ROOT) / rel
+        if not s.is_file():  # deleted in the working tree
+            continue
+        d = Path(dst) / rel
+        d.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(s, d)

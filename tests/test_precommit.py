@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, snapshot_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,15 +74,7 @@ def _pre_commit(*args, cwd, home):
 def hook_repo(tmp_path_factory) -> tuple[Path, str]:
     """A committed snapshot of the working tree: what pre-commit would clone from GitHub."""
     src = tmp_path_factory.mktemp("initlint-src")
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, check=True).stdout.decode()
-    for rel in filter(None, listed.split("\0")):
-        s = ROOT / rel
-        if not s.is_file():  # deleted in the working tree
-            continue
-        d = src / rel
-        d.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(s, d)
+    snapshot_tree(src)
     assert (src / ".pre-commit-hooks.yaml").is_file()
     _git("init", "-q", cwd=src)
     _git("add", "-A", cwd=src)

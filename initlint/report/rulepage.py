@@ -4,6 +4,7 @@ in the README. SARIF's `help.markdown` is the same page.
 
     python -m initlint.report.rulepage          # rewrite the pages and the README table
     python -m initlint.report.rulepage --check  # exit 1 when any of them is out of date
+    (--root DIR: another checkout)
 
 tests/test_rule_pages.py fails when a page or the README table drifts from the classes.
 """
@@ -81,9 +82,17 @@ def readme_with_table(readme: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    check = "--check" in argv
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m initlint.report.rulepage",
+                                 description="Write (or --check) docs/rules/*.md and the "
+                                             "README's rule table.")
+    ap.add_argument("--check", action="store_true", help="exit 1 when a file is out of date")
+    ap.add_argument("--root", help="repository root (default: the checkout of this package)")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    check = args.check
+    root = args.root or os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
     files = expected_files(root)
     readme_path = os.path.join(root, "README.md")
     with open(readme_path, encoding="utf-8") as fh:

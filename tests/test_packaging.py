@@ -1,0 +1,100 @@
+"""The packages a user gets: the sdist is built from a snapshot of the tree, unpacked, and
+a meaningful part of its own test suite runs from the unpacked sources; the wheel is
+installed into a fresh virtualenv without torch and lints the bundled examples.
+
+`packaging` marker: builds with the setuptools of this environment (no network), and
+pip-installs the wheel's dependencies (libcst, click) from the index or pip's cache.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, snapshot_tree
+
+pytestmark = pytest.mark.packaging
+
+# a subset that exercises the CLI, the rule pages, the fixture tree and the fixes from the
+# unpacked sources (the whole suite is the CI's job; these are what an sdist must carry)
+SDIST_TESTS = ["tests/test_rule_pages.py", "tests/test_fixtures_tree.py",
+               "tests/test_fix_fixtures.py", "tests/test_config_schema.py",
+               "tests/test_cli.py::test_version_and_help"]
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory) -> dict[str, Path]:
+    src = tmp_path_factory.mktemp("initlint-src")
+    snapshot_tree(src)
+    out = tmp_path_factory.mktemp("dist")
+    code = ("import sys\nfrom setuptools import build_meta as b\n"
+            "print(b.build_sdist(sys.argv[1]))\nprint(b.build_wheel(sys.argv[1]))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(out)], cwd=src, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    sdist, wheel = r.stdout.split()[-2:]
+    return {"sdist": out / sdist, "wheel": out / wheel}
+
+
+def test_sdist_carries_its_tests_and_they_pass(dists, tmp_path):
+    with tarfile.open(dists["sdist"]) as tf:
+        tf.extractall(tmp_path, filter="data")
+    (root,) = tmp_path.iterdir()
+    for rel in ("LICENSE", "README.md", "tests/conftest.py", "fixtures/EXPECTED.json",
+                "fixtures/models/mlp.py", "tests/fix_cases/il101_nn_init/case.in.py",
+                "tests/probe_models/mlp.py", "tests/data/sarif-schema-2.1.0.json",
+                "docs/rules/IL101.md", "docs/initlint.schema.json", "initlint/py.typed",
+                ".pre-commit-hooks.yaml", "action.yml"):
+        assert (root / rel).is_file(), rel
+    assert "License-Expression: MIT" in (root / "PKG-INFO").read_text()
+    env = dict(os.environ, PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1")
+    env.pop("INITLINT_DOCS_URL", None)
+    where = subprocess.run([sys.executable, "-c", "import initlint; print(initlint.__file__)"],
+                           cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert where.stdout.strip() == str(root / "initlint" / "__init__.py"), where
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        *SDIST_TESTS], cwd=root, env=env, capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout and "skipped" not in r.stdout.splitlines()[-1], r.stdout[-500:]
+
+
+def test_wheel_metadata_and_contents(dists):
+    with zipfile.ZipFile(dists["wheel"]) as zf:
+        names = set(zf.namelist())
+        meta = zf.read("initlint-0.1.0.dist-info/METADATA").decode()
+        entry = zf.read("initlint-0.1.0.dist-info/entry_points.txt").decode()
+    assert "initlint/py.typed" in names
+    assert "initlint-0.1.0.dist-info/licenses/LICENSE" in names
+    assert not [n for n in names if n.startswith(("tests/", "fixtures/", "docs/"))]
+    assert "License-Expression: MIT" in meta and "Classifier: Typing :: Typed" in meta
+    assert "Requires-Dist: torch" in meta and 'extra == "probe"' in meta
+    assert "initlint = initlint.cli:main" in entry
+
+
+def test_wheel_installs_without_torch_and_lints_the_examples(dists, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    py = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    r = subprocess.run([str(py), "-m", "pip", "install", "-q", str(dists["wheel"])],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run([str(py), "-c", "import importlib.util as u; print(u.find_spec('torch'))"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.stdout.strip() == "None"  # the static linter needs no torch
+    r = subprocess.run([str(venv / "bin" / "initlint"), "fixtures/", "--no-cache"], cwd=ROOT,
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 1, r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("fixtures/")]
+    assert lines and all(ln.startswith("fixtures/models/") for ln in lines)
+    r = subprocess.run([str(venv / "bin" / "initlint"), "rule", "IL101"], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("IL101 (xavier-before-relu)")
