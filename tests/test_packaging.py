@@ -33,12 +33,17 @@ def dists(tmp_path_factory) -> dict[str, Path]:
     src = tmp_path_factory.mktemp("initlint-src")
     snapshot_tree(src)
     out = tmp_path_factory.mktemp("dist")
-    code = ("import sys\nfrom setuptools import build_meta as b\n"
-            "print(b.build_sdist(sys.argv[1]))\nprint(b.build_wheel(sys.argv[1]))\n")
-    r = subprocess.run([sys.executable, "-c", code, str(out)], cwd=src, capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    sdist, wheel = r.stdout.split()[-2:]
+    built = {}
+    for kind in ("sdist", "wheel"):  # one process each, as a build frontend does
+        code = (f"import sys\nfrom setuptools import build_meta as b\n"
+                f"print('BUILT', b.build_{kind}(sys.argv[1]))\n")
+        r = subprocess.run([sys.executable, "-c", code, str(out)], cwd=src,
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        (line,) = [ln for ln in r.stdout.splitlines() if ln.startswith("BUILT ")]
+        built[kind] = line.split()[1]
+    sdist, wheel = built["sdist"], built["wheel"]
+    assert (out / wheel).is_file(), os.listdir(out)
     return {"sdist": out / sdist, "wheel": out / wheel}
 
 
