@@ -171,7 +171,7 @@ OUTPUT_FORMAT_ENV = "INITLINT_OUTPUT_FORMAT"
 @click.option("--select", multiple=True, metavar="CODES", help="Rules to enable (codes, prefixes, ALL); replaces the default set.")
 @click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to enable on top of the selection.")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rules to disable.")
-@click.option("--exclude", multiple=True, metavar="PATTERNS", help="Glob patterns of files and folders to skip; replaces the configured and default excludes.")
+@click.option("--exclude", multiple=True, metavar="PATTERNS", help="Glob patterns of files and folders to skip; replaces `exclude` (the defaults, or the configured list); `extend-exclude` still applies.")
 @click.option("--extend-exclude", multiple=True, metavar="PATTERNS", help="Glob patterns to skip on top of the excludes.")
 @click.option("--force-exclude/--no-force-exclude", default=None, help="Apply the excludes to files named on the command line too (the pre-commit hooks pass it).")
 @click.option("--per-file-ignores", multiple=True, metavar="PATTERN:CODES", help="Rules to disable in matching files (e.g. 'tests/*:IL2'); replaces the configured table.")
