@@ -250,6 +250,8 @@ def _run(o) -> int:
     from initlint.discover import discover
 
     paths = list(o.paths)
+    if o.add_noqa and (o.fix or o.diff):
+        raise UsageError("--add-noqa cannot be combined with --fix or --diff")
     # `--stdin-filename NAME` with no path reads stdin (as ruff does); `-` does too
     if not paths and o.stdin_filename:
         paths = ["-"]

@@ -215,6 +215,8 @@ def test_add_noqa_then_clean(tree):
     assert (r.returncode, r.stdout) == (0, b"All checks passed!\n")
     r = run_cli("models", "--add-noqa", "--no-cache", cwd=tree)  # nothing left to add
     assert r.returncode == 0 and b"Added 0 noqa directives." in r.stderr
+    r = run_cli("models", "--add-noqa", "--fix", "--no-cache", cwd=tree)
+    assert r.returncode == 2 and b"--add-noqa cannot be combined with --fix" in r.stderr
 
 
 MULTILINE = """\
