@@ -28,6 +28,15 @@ SDIST_TESTS = ["tests/test_rule_pages.py", "tests/test_fixtures_tree.py",
                "tests/test_cli.py::test_version_and_help"]
 
 
+def fresh_venv(path: Path) -> tuple[Path, dict]:
+    """A new virtualenv (without torch) and an environment whose PATH starts with it."""
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["PATH"] = f"{path / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return path / "bin" / "python", env
+
+
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory) -> dict[str, Path]:
     src = tmp_path_factory.mktemp("initlint-src")
@@ -85,10 +94,7 @@ def test_wheel_metadata_and_contents(dists):
 
 def test_wheel_installs_without_torch_and_lints_the_examples(dists, tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    py = venv / "bin" / "python"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    py, env = fresh_venv(venv)
     r = subprocess.run([str(py), "-m", "pip", "install", "-q", str(dists["wheel"])],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -103,3 +109,52 @@ def test_wheel_installs_without_torch_and_lints_the_examples(dists, tmp_path):
     r = subprocess.run([str(venv / "bin" / "initlint"), "rule", "IL101"], capture_output=True,
                        text=True, env=env, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("IL101 (xavier-before-relu)")
+
+
+def test_git_url_install_and_the_readme_gitlab_job(tmp_path):
+    """`pip install "initlint @ git+URL@REF"` (the README's install before a release) from a
+    git repository of this tree, then the README's GitLab CI script lines as written."""
+    import json
+    import re
+
+    from test_cli import BAD
+    from test_formats_more import GITLAB_SCHEMA
+    from test_precommit import _git
+
+    import jsonschema
+
+    repo = tmp_path / "repo"
+    snapshot_tree(repo)
+    _git("init", "-q", cwd=repo)
+    _git("add", "-A", cwd=repo)
+    _git("commit", "-q", "-m", "snapshot", cwd=repo)
+    rev = _git("rev-parse", "HEAD", cwd=repo).strip()
+    venv = tmp_path / "venv"
+    _, env = fresh_venv(venv)
+    readme = (Path(ROOT) / "README.md").read_text(encoding="utf-8")
+    job = re.search(r"^```yaml\n(initlint:\n.*?)^```", readme, re.M | re.S).group(1)
+    import yaml
+
+    script = yaml.safe_load(job)["initlint"]["script"]
+    assert script[0] == 'pip install "initlint @ git+URL-OF-THIS-REPOSITORY@REF"'
+    ws = tmp_path / "ws"
+    (ws / "models").mkdir(parents=True)
+    (ws / "models" / "bad.py").write_text(BAD)
+    results = []
+    for line in script:
+        # (a PEP 508 `name @ url` wants a host: file://localhost/..., as an https URL has)
+        url = "file://localhost" + repo.as_posix()
+        line = line.replace("URL-OF-THIS-REPOSITORY", url).replace("@REF", f"@{rev}")
+        r = subprocess.run(["bash", "-c", line], cwd=ws, env=env, capture_output=True, text=True,
+                           timeout=900)
+        results.append(r)
+    install, report, lint = results
+    assert install.returncode == 0, install.stderr[-3000:]
+    assert report.returncode == 0, report.stderr
+    issues = json.loads((ws / "gl-code-quality-report.json").read_text())
+    jsonschema.validate(issues, GITLAB_SCHEMA)
+    assert {i["location"]["path"] for i in issues} == {"models/bad.py"}
+    assert lint.returncode == 1 and "models/bad.py:" in lint.stdout
+    where = subprocess.run(["python", "-c", "import initlint; print(initlint.__file__)"], cwd=ws,
+                           env=env, capture_output=True, text=True, timeout=60).stdout
+    assert where.startswith(str(venv)), where

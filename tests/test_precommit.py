@@ -236,3 +236,24 @@ def test_real_git_commit_honours_configured_excludes(tmp_path, hook_repo, pc_hom
     assert c.returncode != 0, out
     assert f"models/bad.py:{XAVIER_ROW}:9: IL101" in out and "legacy" not in out, out
     assert _git("log", "--format=%s", cwd=project).splitlines() == ["legacy code stays as it is"]
+
+
+def _readme_yaml(after: str) -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(after)
+    return re.search(r"^```yaml\n(.*?)^```", readme[start:], re.M | re.S).group(1)
+
+
+@pytest.mark.precommit
+def test_readme_pre_commit_config_works_as_written(tmp_path, hook_repo, pc_home):
+    """The README's `.pre-commit-config.yaml`, with the repository and the rev filled in."""
+    src, rev = hook_repo
+    text = _readme_yaml("**pre-commit** (")
+    assert "URL-OF-THIS-REPOSITORY" in text and "rev: REF" in text
+    project = _project(tmp_path / "proj", {"models/bad.py": BAD, "models/good.py": GOOD})
+    (project / ".pre-commit-config.yaml").write_text(
+        text.replace("URL-OF-THIS-REPOSITORY", src.as_uri()).replace("rev: REF", f"rev: {rev}"))
+    _git("add", ".pre-commit-config.yaml", cwd=project)
+    code, out = _pre_commit("run", "--all-files", cwd=project, home=pc_home)
+    assert code == 1, out
+    assert f"models/bad.py:{XAVIER_ROW}:9: IL101" in out and "good.py" not in out
