@@ -7,6 +7,10 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# the user's own settings must not change what the tests see (tests set them where they test them)
+for _var in ("INITLINT_OUTPUT_FORMAT", "FORCE_COLOR", "NO_COLOR"):
+    os.environ.pop(_var, None)
+
 
 def lint_source(tmp_path, source: str, *args: str, name: str = "model.py"):
     """Lint one source text through the real CLI entry point (CliRunner); return findings."""

@@ -174,6 +174,8 @@ def test_statistics_as_json(tree):
     assert [s["code"] for s in stats] == sorted({c for c in BAD_ROWS.values()})
     assert all(s["count"] == 2 and set(s) == {"code", "name", "count", "fixable"} for s in stats)
     assert {s["code"]: s["fixable"] for s in stats}["IL101"] is True
+    r = invoke(".", "--statistics", "--output-format", "json-lines", cwd=tree)
+    assert [json.loads(line) for line in r.stdout.splitlines()] == stats
 
 
 def test_short_version_flag():

@@ -65,10 +65,15 @@ def statistics(findings: list[Finding], fmt: str = "concise", color: bool = Fals
     fixable = Counter(f.code for f in findings if _safe_fixable(f))
     order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     if fmt in ("json", "json-lines"):
+        import json
+
         from initlint.report.json_format import dumps
 
-        return dumps([{"code": code, "name": RULES[code].name if code in RULES else code,
-                       "count": n, "fixable": bool(fixable.get(code))} for code, n in order])
+        rows = [{"code": code, "name": RULES[code].name if code in RULES else code,
+                 "count": n, "fixable": bool(fixable.get(code))} for code, n in order]
+        if fmt == "json-lines":
+            return "".join(json.dumps(row) + "\n" for row in rows)
+        return dumps(rows)
     from initlint.report.text import paint
 
     lines = []
