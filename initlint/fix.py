@@ -806,6 +806,10 @@ def _fix_randn(b: _Builder, f: Finding, node: ast.Call, h: dict):
         dims = list(rnd.args)
     if not dims or len(dims) < 2 or any(isinstance(d, ast.Starred) for d in dims):
         raise _Unfixable("shape not known")
+    if len(dims) == 3:
+        # (n_layers, out, in) stacked linear maps or an (out, in, k) conv1d kernel: which
+        # dimensions make the fan-in depends on the use
+        raise _Unfixable("a stack of weight matrices: the fan-in dimension is not clear")
     orientation = _orientation(ctx, node, h.get("param") or f.layer or "")
     if orientation is None:
         raise _Unfixable("fan-in dimension unclear")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import copy
 import itertools
+import re
 
 from initlint import knowledge as K
 from initlint.analysis.consteval import evaluate, fan_scaled_gain
@@ -63,6 +64,9 @@ _PARAM_CTORS = {
     "torch.randn_like": "randn",
     "torch.empty_like": "empty",
 }
+_NOT_FACTORIES = ("torch.nn.init.", "torch.nn.functional.", "math.", "numpy.",
+                  "transformers.initialization.")
+_LEGACY_CTORS = {"torch.Tensor", "torch.FloatTensor"}  # memory for sizes, a copy for data
 _PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
 _FUNCTIONAL_NORMS = {f"torch.nn.functional.{n}" for n in (
     "normalize", "layer_norm", "group_norm", "batch_norm", "instance_norm", "rms_norm",
@@ -72,6 +76,14 @@ _SHAPE_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "contigu
                   "chunk", "split", "expand", "expand_as", "repeat", "narrow", "unflatten",
                   "view_as", "softmax", "masked_fill", "type", "bfloat16", "double", "amax",
                   "norm", "pow", "max", "min", "__getitem__"}
+
+
+# views of a raw parameter that keep it a weight matrix (`_Forward._raw_param`)
+_VIEW_METHODS = frozenset({"t", "transpose", "permute", "view", "reshape", "float", "half", "to",
+                           "type_as", "contiguous", "unsqueeze", "squeeze", "expand",
+                           "index_select", "bfloat16", "double"})
+_VIEW_FUNCTIONS = frozenset({"torch.index_select", "torch.transpose", "torch.permute",
+                             "torch.t", "torch.reshape"})
 
 
 class _FnIndex:
@@ -98,6 +110,7 @@ def index_tree(tree: ast.AST):
     """One pass over the tree: identifiers used anywhere (for "never applied"), imports inside
     functions, and per function its returns, calls and loaded names (nested ones included)."""
     refs: set = set()
+    top: set = set()  # refs that are not only Name loads inside function bodies
     fns: dict[int, _FnIndex] = {}
     nested_imports: list = []
     AST = ast.AST
@@ -114,6 +127,8 @@ def index_tree(tree: ast.AST):
                 refs.add(node.id)
                 for o in owners:
                     o.names.append(node)
+                if not owners:
+                    top.add(node.id)
             continue
         if t is Attribute:
             v = node.value
@@ -122,8 +137,10 @@ def index_tree(tree: ast.AST):
                     o.self_attrs.add(node.attr)
                 if not owners:
                     refs.add(node.attr)
+                    top.add(node.attr)
             else:
                 refs.add(node.attr)
+                top.add(node.attr)
         elif t is Call:
             for o in owners:
                 o.calls.append(node)
@@ -131,6 +148,7 @@ def index_tree(tree: ast.AST):
             v = node.value
             if type(v) is str and len(v) < 64 and v.isidentifier():
                 refs.add(v)  # getattr(self, "init_weights"), hooks by name
+                top.add(v)
             continue
         elif t is Return:
             if node.value is not None:
@@ -155,7 +173,11 @@ def index_tree(tree: ast.AST):
     for idx in fns.values():
         idx.returns.reverse()
         idx.calls.reverse()
+    _TOP_REFS[id(refs)] = top
     return fns, refs, nested_imports
+
+
+_TOP_REFS: dict = {}  # id(refs) -> its top-level names, handed from index_tree to the Extractor
 
 
 _NUMERIC_PARAMS = frozenset(("std", "gain", "a", "b", "val", "mean", "sparsity"))
@@ -178,9 +200,39 @@ def _checked(name: str, val):
     return val
 
 
+_DELIBERATE = re.compile(r"\b(deliberate(ly)?|intentional(ly)?|on purpose|by design|"
+                         r"special init|requires? (a |this )?(special|specific|different) init|"
+                         r"as in the (paper|original)|following the (paper|original)|"
+                         r"(official|original|reference) (implementation|init|recipe))\b", re.I)
+_HEADERS = ("if ", "elif ", "else", "for ", "with ", "try", "@")
+
+
 class _Lines:
     def __init__(self, source: str):
         self.lines = split_lines(source)  # not str.splitlines: it also splits at \f
+
+    def deliberate(self, row: int) -> bool:
+        """A comment at the init site says the choice is deliberate: on the call's line, or in
+        the comment block right above it or above the `if`/`elif` header(s) that select it."""
+        lines = self.lines
+        if not 0 < row <= len(lines):
+            return False
+        line = lines[row - 1]
+        if "#" in line and _DELIBERATE.search(line[line.index("#"):]):
+            return True
+        r = row - 1
+        headers = 0
+        while r >= 1:
+            text = lines[r - 1].strip()
+            if text.startswith("#"):
+                if _DELIBERATE.search(text):
+                    return True
+            elif text.startswith(_HEADERS) and headers < 2:
+                headers += 1
+            else:
+                return False
+            r -= 1
+        return False
 
     def col(self, row: int, byte_col: int) -> int:
         if 0 < row <= len(self.lines):
@@ -260,7 +312,10 @@ class Extractor:
         self.local_defs: dict[str, str] = {}
         self._resolved: dict = {}
         self.module_env: dict = {}
-        self.facts = FileFacts(path=path, module=module, refs=refs)
+        top = _TOP_REFS.pop(id(refs), set())
+        # a name loaded inside a function is a call only if that function is live (IL401);
+        # attributes and strings anywhere, and names outside functions, always count
+        self.facts = FileFacts(path=path, module=module, refs=refs, free_refs=top)
         self.order = itertools.count()
         self._uid = itertools.count(_uid_base(path))
 
@@ -375,8 +430,8 @@ class Extractor:
     def _function(self, fn, qual: str, is_method: bool, cls: ClassFacts | None) -> FunctionFacts:
         ff = FunctionFacts(name=fn.name, qualname=qual, loc=self.lines.loc(fn), is_method=is_method)
         args = fn.args.posonlyargs + fn.args.args
-        if is_method and args:
-            args = args[1:]
+        if is_method and args and not _is_staticmethod(fn):
+            args = args[1:]  # self / cls; a @staticmethod's first argument is the module
         ctx = _Ctx(fn.name)
         self._bind_defaults(fn, ctx)
         if args and fn.name not in ("__init__", "forward"):
@@ -386,6 +441,7 @@ class Extractor:
         sink: list[InitOp] = []
         self._walk(fn.body, ctx, cls, sink)
         ff.ops = [op for op in sink if op.kind != "apply"] + [op for op in sink if op.kind == "apply"]
+        self._liveness(fn, ff, cls, depth=0)
         # a factory: returns a layer
         for node in self.fn_index.get(id(fn), _EMPTY).returns:
             spec = self._layer(node.value, ctx, cls)
@@ -394,6 +450,26 @@ class Extractor:
                 ff.returns_spec = spec
                 break
         return ff
+
+    def _liveness(self, fn, ff: FunctionFacts, cls, depth: int) -> None:
+        """What IL401 needs to tell a dead init function: the names the function loads (its
+        calls, the functions it passes to `apply`), and whether a function defined inside it
+        initializes weights (`def init_weights(net): def init_func(m): ...; net.apply(...)`)."""
+        names: dict[str, int] = {}
+        for n in self.fn_index.get(id(fn), _EMPTY).names:
+            names[n.id] = names.get(n.id, 0) + 1
+        ff.names = names
+        if depth > 3:
+            return
+        for stmt in ast.walk(fn):
+            if stmt is fn or not isinstance(stmt, _FUNC_TYPES):
+                continue
+            inner = self._function(stmt, qual=f"{ff.qualname}.{stmt.name}", is_method=False,
+                                   cls=cls)
+            if any(op.kind not in ("apply", "copy", "rescale") for op in inner.ops) or \
+                    inner.nested_init:
+                ff.nested_init = True
+                return
 
     def _bind_defaults(self, fn, ctx: _Ctx) -> None:
         args = fn.args.posonlyargs + fn.args.args
@@ -440,13 +516,10 @@ class Extractor:
                 if r:
                     cf.referenced_classes.append(r)
         for name, fn in methods.items():
-            if name == "__init__":
-                cf.methods[name] = FunctionFacts(name=name, qualname=f"{qual}.{name}",
-                                                 loc=self.lines.loc(fn), is_method=True)
-                continue
-            if name == "forward":
-                cf.methods[name] = FunctionFacts(name=name, qualname=f"{qual}.{name}",
-                                                 loc=self.lines.loc(fn), is_method=True)
+            if name in ("__init__", "forward"):
+                cf.methods[name] = ff = FunctionFacts(name=name, qualname=f"{qual}.{name}",
+                                                      loc=self.lines.loc(fn), is_method=True)
+                self._liveness(fn, ff, cf, depth=4)  # the names it loads, no nested scan
                 continue
             cf.methods[name] = self._function(fn, f"{qual}.{name}", True, cf)
         for name, fn in methods.items():
@@ -699,8 +772,9 @@ class Extractor:
         spec = self._new_spec(kind, node, ctx, node)
         if kind in K.ACT_MODULES or kind in K.LAYERS or kind in K.TRANSPARENT_LAYERS:
             return spec
-        if kind.startswith("torch.") and not kind.startswith("torch.nn."):
-            return None  # torch.zeros(...) and friends are tensors, not modules
+        if kind.startswith("torch.") and not kind.startswith("torch.nn.") or \
+                kind.startswith(_NOT_FACTORIES):
+            return None  # torch.zeros(...), init functions, math: values, not modules
         short = kind.rsplit(".", 1)[-1]
         if not short[:1].isupper():
             # a lower-case callable: a helper factory (`conv3x3`) resolved in the index
@@ -802,6 +876,8 @@ class Extractor:
                     n.args[0], ast.Constant) and (self.resolve(n.func) or "").endswith("calculate_gain"):
                 if isinstance(n.args[0].value, str):
                     params["gain_nl"] = n.args[0].value
+            if name == "a" and _gain_call(n, self.resolve, ctx.env):
+                params["a_is_gain"] = True  # kaiming_*(w, a=calculate_gain(...)): a gain as slope
             val = _checked(name, self.ev(n, ctx))
             if name == "std" and val is not None and not isinstance(n, ast.Constant):
                 params["std_expr"] = True  # written as a formula: `(2 / 32) ** 0.5`
@@ -824,7 +900,8 @@ class Extractor:
         op = InitOp(kind=kind, func=func_text, params=params, loc=self.lines.loc(call), target=tgt,
                     path=path, param=param, filter=flt, method=ctx.method,
                     conditional=ctx.conditional, flag=ctx.flag, order=next(self.order), via=ctx.via,
-                    layer_uid=uid, std_fan_gain=fan_gain, symbolic=symbolic, src=self.path)
+                    layer_uid=uid, std_fan_gain=fan_gain, symbolic=symbolic, src=self.path,
+                    deliberate=self.lines.deliberate(call.lineno))
         sink.append(op)
 
     def _init_call(self, call: ast.Call, ctx: _Ctx, cls, sink) -> bool:
@@ -875,8 +952,17 @@ class Extractor:
         if isinstance(node, ast.Call):
             name = self.resolve(node.func)
             if name in _PARAM_CTORS:
+                ctor = _PARAM_CTORS[name]
+                if name in _LEGACY_CTORS and ctor == "empty" and node.args:
+                    # `torch.Tensor([mix_factor])` is data; `torch.Tensor(n, m)` is memory
+                    first = node.args[0]
+                    if isinstance(first, (ast.List, ast.Tuple, ast.ListComp, ast.Set)):
+                        return "tensor", None, scaled
+                    if len(node.args) == 1 and isinstance(first, ast.Call) or isinstance(
+                            self.ev(first, ctx), (list, tuple, float)):
+                        return "other", None, scaled  # built from a value, not a size
                 shape = tuple(self.ev(a, ctx) for a in node.args if not isinstance(a, ast.Starred))
-                return _PARAM_CTORS[name], shape, scaled
+                return ctor, shape, scaled
             if isinstance(node.func, ast.Attribute) and node.func.attr in K.TENSOR_INIT_METHODS:
                 inner = self._tensor_ctor(node.func.value, ctx)
                 if inner is not None:
@@ -1072,6 +1158,10 @@ class Extractor:
     def _assign(self, target, value, ctx: _Ctx, cls, sink) -> None:
         if isinstance(target, ast.Name):
             name = target.id
+            if _gain_call(value, self.resolve, ctx.env):
+                ctx.env[_GAIN_MARK + name] = True
+            else:
+                ctx.env.pop(_GAIN_MARK + name, None)
             v = self._classname_var(value, ctx)
             if v:
                 ctx.env[name] = ("__classname__", v)  # classname = m.__class__.__name__
@@ -1342,6 +1432,11 @@ class Extractor:
     def _for(self, stmt, ctx: _Ctx, cls, sink) -> None:
         it = stmt.iter
         target = stmt.target
+        # for i, m in enumerate(self.modules()): the same loop, with a counter
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and \
+                it.func.id == "enumerate" and it.args and isinstance(target, ast.Tuple) and \
+                len(target.elts) == 2 and isinstance(it.args[0], ast.Call):
+            it, target = it.args[0], target.elts[1]
         # for m in self.modules() / self.net.modules() / self.children() / named_modules()
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in (
                 "modules", "children", "named_modules", "named_children", "parameters",
@@ -1467,7 +1562,27 @@ class _Forward:
         self.g = Graph()
         self.ids = itertools.count()
         self.depth = 0
+        self.cond = 0  # > 0 inside an `if` body or a conditional expression
+        self.param_alias: dict[str, str] = {}  # local name -> raw parameter it is a view of
         self.loop_elems: dict[str, list[LayerSpec]] = {}
+
+    def _mul(self, left, right) -> frozenset:
+        """`x * torch.sigmoid(x)` is SiLU (swish) applied to x, not a sigmoid gate."""
+        for a, b in ((left, right), (right, left)):
+            if len(b) == 1:
+                gate = self.g.nodes[next(iter(b))]
+                if gate.kind == "act" and gate.act == "sigmoid" and a and \
+                        {i for i, o in self.g.edges if o == gate.id} == set(a):
+                    gate.act = gate.ref = "silu"
+                    return b
+        return frozenset({self.node("mul", left | right)})
+
+    def _add(self, left, right, where) -> int:
+        nid = self.node("add", left | right, loc=self.ex.lines.loc(where))
+        self.g.residual_adds.append((nid, sorted(left), sorted(right)))
+        if self.cond:
+            self.g.conditional_adds.append(nid)
+        return nid
 
     def node(self, kind, inputs, **kw) -> int:
         nid = next(self.ids)
@@ -1511,19 +1626,23 @@ class _Forward:
                 return frozenset()
             val = self.expr(stmt.value, env)
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            alias = self._raw_param(stmt.value)
             for t in targets:
                 self.bind(t, val, env)
+                if isinstance(t, ast.Name):
+                    if alias:
+                        self.param_alias[t.id] = alias
+                    else:
+                        self.param_alias.pop(t.id, None)
             return frozenset()
         if isinstance(stmt, ast.AugAssign):
             val = self.expr(stmt.value, env)
             if isinstance(stmt.target, ast.Name):
                 cur = env.get(stmt.target.id, frozenset())
                 if isinstance(stmt.op, ast.Add) and cur and val:
-                    nid = self.node("add", cur | val, loc=self.ex.lines.loc(stmt))
-                    self.g.residual_adds.append((nid, sorted(cur), sorted(val)))
-                    env[stmt.target.id] = frozenset({nid})
+                    env[stmt.target.id] = frozenset({self._add(cur, val, stmt)})
                 elif isinstance(stmt.op, ast.Mult) and cur and val:
-                    env[stmt.target.id] = frozenset({self.node("mul", cur | val)})
+                    env[stmt.target.id] = self._mul(cur, val)
                 else:
                     env[stmt.target.id] = cur | val
             return frozenset()
@@ -1532,7 +1651,11 @@ class _Forward:
             return frozenset()
         if isinstance(stmt, ast.If):
             e1, e2 = dict(env), dict(env)
-            r = self.block(stmt.body, e1) | self.block(stmt.orelse, e2)
+            self.cond += 1
+            try:
+                r = self.block(stmt.body, e1) | self.block(stmt.orelse, e2)
+            finally:
+                self.cond -= 1
             for k in set(e1) | set(e2):
                 env[k] = e1.get(k, frozenset()) | e2.get(k, frozenset())
             return r
@@ -1625,11 +1748,9 @@ class _Forward:
             left = self.expr(node.left, env)
             right = self.expr(node.right, env)
             if isinstance(node.op, ast.Add) and left and right:
-                nid = self.node("add", left | right, loc=self.ex.lines.loc(node))
-                self.g.residual_adds.append((nid, sorted(left), sorted(right)))
-                return frozenset({nid})
+                return frozenset({self._add(left, right, node)})
             if isinstance(node.op, ast.Mult) and left and right:
-                return frozenset({self.node("mul", left | right)})
+                return self._mul(left, right)
             if isinstance(node.op, ast.MatMult):
                 for side, other in ((node.right, left), (node.left, right)):
                     p = self._raw_param(side)
@@ -1638,7 +1759,11 @@ class _Forward:
             return left | right
         if isinstance(node, ast.IfExp):
             self.expr(node.test, env)
-            return self.expr(node.body, env) | self.expr(node.orelse, env)
+            self.cond += 1
+            try:
+                return self.expr(node.body, env) | self.expr(node.orelse, env)
+            finally:
+                self.cond -= 1
         if isinstance(node, (ast.Tuple, ast.List)):
             out = frozenset()
             for e in node.elts:
@@ -1738,6 +1863,12 @@ class _Forward:
                         out = self.apply_spec(self.cls.layers[name], out)
                     return out
                 return frozenset({self.node("opaque", inputs, ref="super")})
+            if fname is None and func.attr in ("append", "extend", "insert") and \
+                    isinstance(func.value, ast.Name):
+                # `outs.append(y)` / `p.extend([p6, p7])`: the list now holds those values
+                name = func.value.id
+                env[name] = env.get(name, frozenset()) | self._args(call, env)
+                return frozenset()
             if fname is None:
                 # a tensor method: x.view(...), x.flatten(1), x.chunk(2)
                 recv = self.expr(func.value, env)
@@ -1757,14 +1888,28 @@ class _Forward:
             return frozenset()
         return frozenset({self.node("opaque", inputs, ref=fname or ex.imap.dotted(func))})
 
-    def _raw_param(self, node) -> str | None:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "t":
-            node = node.func.value
-        if isinstance(node, ast.Attribute) and node.attr == "T":
-            node = node.value
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
-                node.value.id == "self" and node.attr in self.cls.params:
-            return node.attr
+    def _raw_param(self, node, depth: int = 0) -> str | None:
+        """The raw parameter `node` is a view of: `self.w`, `self.w.t()`, `w.T`, a local bound to
+        one, `torch.index_select(self.w, 0, i)`, `w.transpose(1, 2)[None]`, `a if c else b`."""
+        if depth > 8:
+            return None
+        if isinstance(node, ast.Name):
+            return self.param_alias.get(node.id)
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                return node.attr if node.attr in self.cls.params else None
+            return self._raw_param(node.value, depth + 1) if node.attr in ("T", "mT", "data") \
+                else None
+        if isinstance(node, ast.Subscript):
+            return self._raw_param(node.value, depth + 1)
+        if isinstance(node, ast.IfExp):
+            return self._raw_param(node.body, depth + 1) or self._raw_param(node.orelse, depth + 1)
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Attribute) and f.attr in _VIEW_METHODS:
+                return self._raw_param(f.value, depth + 1)
+            if self.ex.resolve(f) in _VIEW_FUNCTIONS and node.args:
+                return self._raw_param(node.args[0], depth + 1)
         return None
 
     def _spec_at(self, parts) -> LayerSpec | None:
@@ -1831,6 +1976,24 @@ class _Forward:
 _INIT_SHORT = {}
 for _full in K.INIT_FUNCTIONS:
     _INIT_SHORT.setdefault(_full.rsplit(".", 1)[-1], _full)
+
+
+def _gain_call(node, resolve, env) -> bool:
+    """`calculate_gain(...)`, directly or through a local assigned from it."""
+    if isinstance(node, ast.Call):
+        return (resolve(node.func) or "").endswith("calculate_gain")
+    if isinstance(node, ast.Name):
+        return env.get(f"{_GAIN_MARK}{node.id}", False)
+    return False
+
+
+_GAIN_MARK = "\0gain:"  # env key marking a local assigned from calculate_gain(...)
+
+
+def _is_staticmethod(fn) -> bool:
+    return any(isinstance(d, ast.Name) and d.id == "staticmethod" or
+               isinstance(d, ast.Attribute) and d.attr == "staticmethod"
+               for d in fn.decorator_list)
 
 
 def _init_alias(name: str, local_defs: dict) -> str:

@@ -131,7 +131,10 @@ class ClassGraph:
         graph = self.cls.forward
         if graph is None:
             return out
+        conditional = set(graph.conditional_adds)
         for add_id, left, right in graph.residual_adds:
+            if add_id in conditional:
+                continue  # `if self.use_res_connect: x = x + ...`: not a classic residual block
             for branch, other in ((left, right), (right, left)):
                 if len(branch) != 1:
                     continue

@@ -71,6 +71,7 @@ class InitOp:
     std_fan_gain: float | None = None  # std written as sqrt(K/fan)
     symbolic: bool = False  # an argument that matters is not a literal
     src: str = ""  # file the statement is in
+    deliberate: bool = False  # a comment at the init site says the choice is deliberate
 
 
 @dataclass
@@ -100,6 +101,7 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     edges: list[tuple[int, int]] = field(default_factory=list)
     residual_adds: list[tuple[int, list[int], list[int]]] = field(default_factory=list)
+    conditional_adds: list[int] = field(default_factory=list)  # adds behind an `if` / IfExp
 
 
 class _SortedSets:
@@ -131,6 +133,8 @@ class FunctionFacts:
     returns_spec: LayerSpec | None = None
     is_method: bool = False
     called_methods: list[str] = field(default_factory=list)
+    names: dict = field(default_factory=dict)  # name -> times loaded in the body (IL401 liveness)
+    nested_init: bool = False  # a function defined inside it initializes weights
 
 
 @dataclass
@@ -162,13 +166,14 @@ class ClassFacts(_SortedSets):
 
 @dataclass
 class FileFacts(_SortedSets):
-    _SET_FIELDS = ("refs",)
+    _SET_FIELDS = ("refs", "free_refs")
 
     path: str
     module: str
     classes: list[ClassFacts] = field(default_factory=list)
     functions: dict[str, FunctionFacts] = field(default_factory=dict)
     refs: set = field(default_factory=set)  # identifiers used in Load context
+    free_refs: set = field(default_factory=set)  # ... not only as a name inside a function body
     imports: dict = field(default_factory=dict)
     error: tuple | None = None  # (row, col, message) when the file could not be parsed
     # `model = Net(); model.apply(init_fn)` outside any class: (class name, InitOp "apply")

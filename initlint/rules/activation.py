@@ -13,6 +13,9 @@ from initlint.rules.common import act_desc, cap, family, layer_desc, related_for
 _HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
 
 
+CHAIN_WARN = 3  # IL102: He layers chained through tanh/sigmoid before it is more than convention
+
+
 def _plain_xavier(e) -> bool:
     return e.kind == "xavier" and e.gain is not None and e.named is None and e.gain < SQRT2 * 0.9
 
@@ -222,7 +225,9 @@ class HeBeforeSaturating(Rule):
     code = "IL102"
     name = "he-before-saturating"
     severity = "warning"
-    severity_logic = "warning; info when a normalization layer follows the layer directly"
+    severity_logic = (f"info; warning where {CHAIN_WARN} or more He-initialized layers are joined "
+                      "by saturating activations with no normalization between them (the "
+                      "mismatch compounds)")
     summary = "A Kaiming/He init (or a ReLU gain) feeds tanh, sigmoid, hardtanh or softsign."
     what = ("Finds weights initialized for ReLU (Kaiming with the ReLU gain, Xavier with "
             "`calculate_gain('relu')`, `std=sqrt(2/fan)`) whose output goes into a saturating "
@@ -272,7 +277,12 @@ class Net(nn.Module):
 """]
 
     def check(self, project, emit) -> None:
-        for j in weight_judgments(project):
+        judged = weight_judgments(project)
+        he_layers: dict[int, set] = {}
+        for j in judged:
+            if j.final is not None and he_like(describe(j.final, j.weight.spec)):
+                he_layers.setdefault(id(j.weight.owner), set()).add(j.weight.local)
+        for j in judged:
             e = describe(j.final, j.weight.spec)
             if j.final is None or not he_like(e):
                 continue
@@ -281,16 +291,66 @@ class Net(nn.Module):
                      family(project, n.node, j.weight.owner) == K.SATURATING]
             if not nexts:
                 continue
-            severity = "info" if all(n.normalized for n in nexts) else "warning"
+            chain = self._chain(project, j, he_layers.get(id(j.weight.owner), set()))
+            severity = "warning" if chain >= CHAIN_WARN and not all(
+                n.normalized for n in nexts) else "info"
             act = act_desc(nexts[0].node)
             msg = (f"He/Kaiming init (gain √2) on {layer_desc(project, j.weight.owner, j.weight.local)},"
                    f" which feeds {act}: He's gain is meant for ReLU; for {act} use Xavier with "
                    f"gain=calculate_gain(\"{nexts[0].node.act}\") (√2 is close to tanh's 5/3, so "
                    f"this breaks convention more than training)")
+            if severity == "warning":
+                msg += f"; {chain} such layers are chained through saturating activations"
             emit(self.code, cap(severity, j), msg, j.final, j,
                  related=related_for(project, j, nexts[0]),
                  hint={"fix": "xavier", "gain": nexts[0].node.act,
                        "shared": j.final.target == "filter"})
+
+
+    @staticmethod
+    def _chain(project, j, he: set) -> int:
+        """Length of the longest chain of He-initialized layers joined by saturating
+        activations (no normalization between) that `j`'s layer belongs to."""
+        owner = j.weight.owner
+        g = project.graph(owner)
+
+        def succ(local):
+            out = set()
+            for nid in g.layer_nodes(local):
+                for nx in g.nexts(nid):
+                    if nx.normalized or nx.node.kind != "act" or \
+                            family(project, nx.node, owner) != K.SATURATING:
+                        continue
+                    out.update(g.nodes[s].ref for s in g.succ.get(nx.node.id, [])
+                               if g.nodes[s].kind == "layer" and g.nodes[s].ref in he)
+            return out
+
+        adj = {m: succ(m) for m in he}
+        memo: dict = {}
+
+        def longest(m, seen=()):
+            if m in memo:
+                return memo[m]
+            best = 1 + max((longest(n, seen + (m,)) for n in adj.get(m, ()) if n not in seen),
+                           default=0)
+            memo[m] = best
+            return best
+
+        radj: dict = {}
+        for a, bs in adj.items():
+            for b in bs:
+                radj.setdefault(b, set()).add(a)
+
+        bmemo: dict = {}
+
+        def back(m, seen=()):
+            if m not in bmemo:
+                bmemo[m] = 1 + max((back(n, seen + (m,)) for n in radj.get(m, ())
+                                    if n not in seen), default=0)
+            return bmemo[m]
+
+        local = j.weight.local
+        return longest(local) + back(local) - 1
 
 
 @register
@@ -363,7 +423,11 @@ class Net(nn.Module):
             e = describe(j.final, j.weight.spec)
             if e.gain is None or not (e.kind == "kaiming" or (e.kind == "xavier" and e.named)):
                 continue
-            for n in project.following(j.weight.owner, j.weight.local):
+            following = project.following(j.weight.owner, j.weight.local)
+            # the layer's output is also a result of the model (an FPN level read by the heads
+            # beside the one that goes through ReLU): a linear gain suits that use
+            also_linear = any(n.node.kind == "output" and not n.normalized for n in following)
+            for n in following:
                 if n.node.kind != "act":
                     continue
                 fam = family(project, n.node, j.weight.owner)
@@ -390,7 +454,12 @@ class Net(nn.Module):
                         e.slope - math.sqrt(5)) < 1e-6:
                     msg += "; a=math.sqrt(5) is PyTorch's default init, copied from reset_parameters"
                 slope = n.node.slope if n.node.act in ("leaky_relu", "prelu", "rrelu") else None
-                emit(self.code, cap("warning", j), msg, j.final, j, related=related_for(project, j, n),
+                severity = "warning"
+                if also_linear:
+                    severity = "info"
+                    msg += ("; the layer's output is also returned without the activation, "
+                            "which that gain suits")
+                emit(self.code, cap(severity, j), msg, j.final, j, related=related_for(project, j, n),
                      hint={"fix": "nonlinearity", "act": n.node.act, "a": slope,
                            "family": fam, "shared": j.final.target == "filter"})
                 break
@@ -466,3 +535,78 @@ class Net(nn.Module):
             emit(self.code, cap("warning", j), msg, j.final, j,
                  related=related_for(project, j, nexts[0]),
                  hint={"fix": "lecun", "shared": j.final is not None and j.final.target == "filter"})
+
+
+@register
+class SlopeGivenGain(Rule):
+    code = "IL105"
+    name = "slope-given-gain"
+    severity = "error"
+    severity_logic = "error (whatever the layer feeds, `a=` is read as a slope)"
+    summary = "A gain (`calculate_gain(...)`) passed as Kaiming's `a=`, which is a negative slope."
+    what = ("Finds `kaiming_uniform_/kaiming_normal_(w, a=calculate_gain(...))`, directly or "
+            "through a local variable assigned from `calculate_gain`.")
+    why = ("`a` is the negative slope of the leaky ReLU that follows, and Kaiming computes the "
+           "gain from it as √(2/(1+a²)). Given a gain instead — `calculate_gain('leaky_relu', "
+           "0.2)` = 1.39 — the init's gain becomes 0.84: the weights get 0.37× the variance "
+           "intended, and the signal shrinks layer by layer.")
+    example = """
+        gain = nn.init.calculate_gain("leaky_relu", 0.2)
+        nn.init.kaiming_normal_(self.conv.weight, a=gain)
+    """
+    use_instead = """
+        nn.init.kaiming_normal_(self.conv.weight, a=0.2, nonlinearity="leaky_relu")
+    """
+    fix_safety = ("No automatic fix: the slope the author meant is the second argument of "
+                  "`calculate_gain`, which may be computed elsewhere.")
+    VALID = [_HEADER + """
+class Disc(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3)
+        nn.init.kaiming_normal_(self.conv.weight, a=0.2, nonlinearity="leaky_relu")
+        nn.init.xavier_uniform_(self.conv.weight, gain=nn.init.calculate_gain("leaky_relu", 0.2))
+
+    def forward(self, x):
+        return F.leaky_relu(self.conv(x), 0.2)
+"""]
+    INVALID = [_HEADER + """
+class Disc(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3)
+        nn.init.kaiming_normal_(self.conv.weight, a=nn.init.calculate_gain("leaky_relu", 0.2))
+
+    def forward(self, x):
+        return F.leaky_relu(self.conv(x), 0.2)
+""", _HEADER + """
+def weights_init(m):
+    if isinstance(m, nn.Conv2d):
+        gain = nn.init.calculate_gain("leaky_relu", 0.2)
+        nn.init.kaiming_uniform_(m.weight, a=gain)
+
+class Disc(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3)
+        self.apply(weights_init)
+
+    def forward(self, x):
+        return F.leaky_relu(self.conv(x), 0.2)
+"""]
+
+    def check(self, project, emit) -> None:
+        for op in project.all_ops():
+            if op.kind != "kaiming" or not op.params.get("a_is_gain"):
+                continue
+            a = op.params.get("a")
+            detail = ""
+            if isinstance(a, (int, float)):
+                got = math.sqrt(2 / (1 + a * a))
+                detail = (f": the gain {a:.3g} read as a slope makes the init's gain "
+                          f"√(2/(1+{a:.3g}²)) = {got:.2f}, {(got / a) ** 2:.2f}× the variance "
+                          f"meant")
+            emit(self.code, "error",
+                 f"`a=` of `{op.func}` is the negative slope of the leaky ReLU that follows, but "
+                 f"it is given a gain (`calculate_gain(...)`){detail}; pass the slope: "
+                 f"`a=<slope>, nonlinearity=\"leaky_relu\"`", op, None, path=op.src)

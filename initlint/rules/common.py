@@ -39,7 +39,11 @@ def weight_judgments(project: Project) -> list[Judged]:
 
 
 def cap(severity: str, j: Judged) -> str:
-    """An init behind a run-time condition is never reported above `warning`."""
+    """An init behind a run-time condition is never reported above `warning`; one whose site
+    carries a comment saying it is deliberate ("gumbel softmax requires special init") is at
+    most `info`."""
+    if j.final is not None and getattr(j.final, "deliberate", False):
+        return "info"
     if j.conditional and severity == "error":
         return "warning"
     return severity

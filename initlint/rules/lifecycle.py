@@ -26,6 +26,63 @@ def _specificity(op) -> int:
     return 0
 
 
+def _init_functions(idx) -> set[int]:
+    """Module-level functions that initialize weights: with an init call of their own, a
+    nested function that has one (`def init_func(m)` applied by `init_weights(net)`), or a call
+    of another such function (`_init_all(m)` calling `_helper(m)`)."""
+    fns = list(idx.functions.values())
+    inits = {id(fn) for fn in fns if fn.nested_init or
+             any(op.kind not in _NOT_INIT for op in fn.ops)}
+    by_name: dict[str, list] = {}
+    for fn in fns:
+        by_name.setdefault(fn.name, []).append(fn)
+    changed = True
+    while changed:
+        changed = False
+        for fn in fns:
+            if id(fn) not in inits and any(
+                    id(g) in inits for n in fn.names for g in by_name.get(n, ()) if g is not fn):
+                inits.add(id(fn))
+                changed = True
+    return inits
+
+
+def _dead_functions(project, inits: set[int]) -> list[tuple]:
+    """Init functions whose name nothing live refers to: not at module or class level, not as
+    an attribute or a string anywhere, and inside function bodies only in functions that are
+    dead themselves. Returns (function, the dead functions that name it)."""
+    idx = project.index
+    free: set = set()
+    for f in idx.files:
+        free |= f.free_refs
+    bodies = list(idx.functions.values())
+    for c in idx.all_classes():
+        bodies.extend(c.methods.values())
+    dead = {id(fn): fn for fn in idx.functions.values()
+            if fn.name not in free and not fn.name.startswith("test")}
+    users: dict[str, list] = {}
+    for g in bodies:
+        for n in g.names:
+            users.setdefault(n, []).append(g)
+    changed = True
+    while changed:
+        changed = False
+        for key, fn in list(dead.items()):
+            if any(g is not fn and id(g) not in dead for g in users.get(fn.name, ())):
+                del dead[key]
+                changed = True
+    return [(fn, sorted({g.name for g in users.get(fn.name, ()) if g is not fn}))
+            for key, fn in dead.items() if key in inits]
+
+
+def _meant(w, a, rp) -> str:
+    """`zeros_(decoder.weight)` right before a draw on `decoder.weight`: the bias was meant."""
+    if w.param == "weight" and a.kind in ("zero", "constant") and \
+            (w.full, "bias") in rp.weights:
+        return f"; did you mean `{'.'.join(x for x in (w.full, 'bias') if x)}`?"
+    return ""
+
+
 @register
 class InitNeverApplied(Rule):
     code = "IL401"
@@ -89,16 +146,15 @@ class MyLayer(nn.Module):
 
     def check(self, project, emit) -> None:
         idx = project.index
-        for qual, fn in idx.functions.items():
-            if not [op for op in fn.ops if op.kind not in _NOT_INIT]:
-                continue
-            if fn.name.startswith("test") or idx.refs.get(fn.name, 0):
-                continue
+        inits = _init_functions(idx)
+        for fn, callers in _dead_functions(project, inits):
             f = idx.file_of[id(fn)]
+            how = (f" (its only callers are never called either: "
+                   f"{', '.join(f'`{c}`' for c in callers)})" if callers else "")
             emit(self.code, "error",
                  f"init function `{fn.name}` is never called or applied anywhere in the linted "
-                 f"tree: the weights it would initialize keep PyTorch's default init", None, None,
-                 loc=fn.loc, path=f.path)
+                 f"tree{how}: the weights it would initialize keep PyTorch's default init", None,
+                 None, loc=fn.loc, path=f.path)
         subclasses: dict[int, list] = {}
         for c in idx.all_classes():
             for base in idx.mro(c)[1:]:
@@ -121,6 +177,34 @@ class MyLayer(nn.Module):
                      f"(e.g. `self.apply(self.{name})` or `self.{name}()` in `__init__`): the "
                      f"model keeps PyTorch's default init", None, None, loc=fn.loc, path=f.path,
                      cls=cls)
+        self._forgotten_inherited(project, subclasses, emit)
+
+    def _forgotten_inherited(self, project, subclasses, emit) -> None:
+        """A subclass that never calls the init method it inherits while its siblings do."""
+        idx = project.index
+        for cls in project.module_classes:
+            if not cls.layers or cls.ops or cls.applied or cls.calls_post_init:
+                continue
+            family = idx.mro(cls)
+            called = set()
+            for c in family:
+                called |= set(c.init_calls) | c.self_refs
+            for base in family[1:]:
+                for name, fn in base.methods.items():
+                    if name in ("__init__", "forward") or name in called or \
+                            not any(op.kind not in _NOT_INIT for op in fn.ops):
+                        continue
+                    siblings = sorted(s.name for s in subclasses.get(id(base), [])
+                                      if s not in family and name in s.init_calls)
+                    if not siblings:
+                        continue
+                    f = project.file_of(cls)
+                    emit(self.code, "warning",
+                         f"`{cls.name}` never calls the `{base.name}.{name}()` it inherits, "
+                         f"which its sibling{'s' if len(siblings) > 1 else ''} "
+                         f"{', '.join(f'`{s}`' for s in siblings)} call{'' if len(siblings) > 1 else 's'}"
+                         f" in `__init__`: its weights keep PyTorch's default init", None, None,
+                         loc=cls.loc, path=f.path, cls=cls)
 
     @staticmethod
     def _framework_calls(project, cls, name) -> bool:
@@ -204,25 +288,45 @@ class Model(nn.Module):
             for w in rp.weights.values():
                 writes = w.writes
                 for i, (a, a_cls) in enumerate(writes):
-                    if a.kind in ("rescale", "apply", "copy") or (a.loc.row, a.src) in reported:
+                    if a.kind in ("rescale", "apply", "copy") or (a.loc.row, a.src, id(rp)) in \
+                            reported:
                         continue
+                    layer_cls = w.owner if w.spec is None else project.index.class_of_spec(w.spec)
+                    own_default = layer_cls is not None and a_cls is layer_cls
                     for b, b_cls in writes[i + 1:]:
+                        if own_default and b_cls is not layer_cls:
+                            # a reusable layer's init of its own raw parameter (HF `Conv1D`) is
+                            # its default, like a built-in's reset_parameters: a model that
+                            # re-inits it is the intended override, not a dead init
+                            break
                         if b is a or b.kind in ("rescale", "copy") or b.conditional or \
                                 b.params.get("partial") or b.symbolic and b.kind not in (
                                 "normal", "uniform", "xavier", "kaiming"):
                             continue
-                        if _specificity(a) <= _specificity(b) and b_cls is a_cls:
+                        same_tensor = _specificity(a) == _specificity(b) == 2 and \
+                            b_cls is a_cls and not a.conditional
+                        if not same_tensor and (_specificity(a) <= _specificity(b) or
+                                                _same_init(a, b)):
                             continue
-                        if _specificity(a) <= _specificity(b) or _same_init(a, b):
+                        if same_tensor and _same_init(a, b):
                             continue
-                        reported.add((a.loc.row, a.src))
-                        emit(self.code, "warning",
-                             f"`{a.func}` on `{'.'.join(x for x in (w.full, w.param) if x)}` "
-                             f"(in `{rp.root.name}`) is overwritten by the later "
-                             f"`{b.func}` ({b.via or 'general init'}, line {b.loc.row}) before "
-                             f"training: this init is dead; init specific layers after the "
-                             f"general pass", a, None, path=a.src,
-                             related=[(f"overwritten here ({b.via or b.func})", b.src, b.loc)])
+                        # once per root model: the same dead init seen from another root adds
+                        # that root's overwriting init to the finding's related locations
+                        reported.add((a.loc.row, a.src, id(rp)))
+                        target = '.'.join(x for x in (w.full, w.param) if x)
+                        if same_tensor:
+                            msg = (f"`{a.func}` on `{target}` is overwritten by `{b.func}` on the "
+                                   f"same tensor at line {b.loc.row}: this init is dead"
+                                   f"{_meant(w, a, rp)}")
+                        else:
+                            msg = (f"`{a.func}` on `{target}` (in `{rp.root.name}`) is "
+                                   f"overwritten by the later `{b.func}` "
+                                   f"({b.via or 'general init'}, line {b.loc.row}) before "
+                                   f"training: this init is dead; init specific layers after "
+                                   f"the general pass")
+                        emit(self.code, "warning", msg, a, None, path=a.src,
+                             related=[(f"overwritten here ({b.via or b.func}, in "
+                                       f"`{rp.root.name}`)", b.src, b.loc)])
                         break
 
 

@@ -16,6 +16,22 @@ def _zeroes(op, path: str, param: str = "weight") -> bool:
     return False
 
 
+def _redrawn(project, cls, path: str) -> bool:
+    """The BN's γ is set to something other than its default 1 (a random draw, a constant) in
+    some replay: it is no longer the γ = 1 this rule is about (IL206 judges a random γ)."""
+    family = project.index.mro(cls)
+    for rp in project.replays:
+        for w in rp.weights.values():
+            if w.local != path or w.param != "weight" or w.owner not in family:
+                continue
+            for op, _ in w.writes:
+                if op.kind == "constant" and op.params.get("val") == 1:
+                    continue
+                if op.kind not in ("zero", "constant") or op.params.get("val") not in (0, None):
+                    return True
+    return False
+
+
 @register
 class ResidualBNNotZeroed(Rule):
     code = "IL301"
@@ -25,7 +41,11 @@ class ResidualBNNotZeroed(Rule):
     what = ("Finds blocks whose `forward` adds the block input (or a shortcut of it) to a branch "
             "that ends in BatchNorm, where nothing ever zero-inits that BatchNorm's weight. "
             "Zero-init behind a user flag (`if zero_init_residual:`) or in a method such as "
-            "`zero_init_last()` counts as offered.")
+            "`zero_init_last()` counts as offered. Only the classic block counts: the add must "
+            "happen unconditionally (`if self.use_res_connect: return x + self.conv(x)` in "
+            "inverted residuals, or an aggregation node's `if self.shortcut:`, are not the "
+            "Goyal recipe), and a γ that another init already sets (even to a random value, "
+            "see IL206) is not left at 1.")
     why = ("With γ = 0 every residual block starts as the identity, which lets very deep ResNets "
            "train with large batches and improves accuracy (Goyal et al. 2017, 'Bag of Tricks'). "
            "With γ = 1 the variance of the residual stream grows with depth from the first step.")
@@ -101,7 +121,7 @@ class BasicBlock(nn.Module):
             g = project.graph(cls)
             for add, bn in g.residual_branches():
                 path = bn.ref
-                if self._offered(project, cls, path, zero_ops):
+                if self._offered(project, cls, path, zero_ops) or _redrawn(project, cls, path):
                     continue
                 spec = cls.layers[path]
                 f = project.file_of(cls)

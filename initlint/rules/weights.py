@@ -10,6 +10,10 @@ from initlint.analysis.project import describe
 from initlint.rules import Rule, register
 from initlint.rules.common import act_desc, cap, family, layer_desc, related_for, weight_judgments
 
+# literal stds of documented model-wide recipes: a layer they leave "too small" is the recipe's
+# choice (GPT-2/BERT `initializer_range`, ViT/DeiT/Swin `trunc_normal_(std=.02)`, DCGAN)
+RECIPE_STDS = frozenset({0.02})
+
 _HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
 
 
@@ -136,7 +140,9 @@ class UnscaledWeightInit(Rule):
     severity_logic = ("error; warning when the scale is only too small (a single small layer "
                       "attenuates, it does not explode) or when the layer is an output whose "
                       "consumer is not visible (logits: the scale may be a chosen temperature); "
-                      "info when a normalization layer directly follows the layer")
+                      "info when a normalization layer directly follows the layer, when a "
+                      "comment at the init says it is deliberate, or when a too-small std is "
+                      "the model-wide 0.02 recipe")
     summary = "A weight's init scale ignores its fan-in."
     what = ("Finds `normal_(w)`, `normal_(w, 0, 1)`, `uniform_(w)`, `uniform_(w, -1, 1)`, "
             "`nn.Parameter(torch.randn(out, in))` used as a weight, or a literal std whose "
@@ -233,9 +239,7 @@ class Net(nn.Module):
             gain = K.act_gain(acts[0].node.act or "", acts[0].node.slope) if acts and \
                 family(project, acts[0].node, w.owner) != K.RUNTIME else 1.0
             too_small = False
-            unit = (e.kind == "normal" and e.std == 1.0) or (
-                e.kind == "uniform" and j.final.params.get("b") == 1.0 and
-                j.final.params.get("a") in (0.0, 0, -1.0, -1))
+            unit = _unit_draw(j.final, e)
             if unit:
                 if fi is not None and fi <= 2:
                     continue
@@ -248,14 +252,16 @@ class Net(nn.Module):
                 if implied > 4 * gain:
                     reason = (f"std {e.std:g} with fan_in {fi:g} implies gain {implied:.3g}, "
                               f"{implied / gain:.1f}× the {gain:.3g} this layer needs")
-                elif implied * 4 < gain and project.is_hidden(w.owner, w.local) and \
+                elif implied * 4 < gain and not j.final.params.get("std_expr") and \
+                        project.is_hidden(w.owner, w.local) and \
                         not project.graph(w.owner).renormalized(w.local):
                     reason = (f"std {e.std:g} with fan_in {fi:g} implies gain {implied:.3g}, "
                               f"{gain / implied:.1f}× below the {gain:.3g} this hidden layer needs")
                     too_small = True
                 else:
                     continue
-            if normalized:
+            recipe = too_small and e.std in RECIPE_STDS
+            if normalized or recipe:
                 severity = "info"
             elif too_small:
                 severity = "warning"
@@ -269,6 +275,9 @@ class Net(nn.Module):
                    f"fan-in (Kaiming/Xavier)")
             if normalized:
                 msg += " (a normalization layer follows, so its scale is normalized away)"
+            elif recipe:
+                msg += (f" (std {e.std:g} is the GPT/BERT/ViT/DCGAN recipe, usually applied "
+                        f"model-wide on purpose)")
             emit(self.code, cap(severity, j), msg, j.final, j, related=related_for(project, j),
                  hint={"fix": "scaled", "act": acts[0].node.act if acts else None,
                        "a": acts[0].node.slope if acts else None,
@@ -277,28 +286,46 @@ class Net(nn.Module):
                        "shared": j.final.target == "filter"})
 
     def _raw(self, project, j, emit) -> None:
+        """A raw `nn.Parameter` used as a weight matrix (2-D, or a stacked bank of them)."""
         w = j.weight
         spec = w.owner.params.get(w.local)
-        if spec is None or spec.ctor not in ("randn", "rand") or spec.scaled:
+        if spec is None or spec.shape is None or len(spec.shape) < 2:
             return
-        if j.final is not None:
-            return
-        if spec.shape is None or len(spec.shape) < 2:
-            return
+        if any(isinstance(d, int) and d <= 2 for d in spec.shape[-2:]):
+            return  # (d // 2, 1): the fan-in may be that 1, and std 1 is then the scaled init
         g = project.graph(w.owner)
         if not g.layer_nodes(w.local):
             return  # not used as a weight matrix (a token, a position embedding)
         nexts = [n for nid in g.layer_nodes(w.local) for n in g.nexts(nid)]
         severity = "info" if any(n.normalized for n in nexts) else "error"
-        fi = spec.shape[0] if spec.shape and isinstance(spec.shape[0], int) else None
-        ctor = "torch.randn" if spec.ctor == "randn" else "torch.rand"
-        msg = (f"`nn.Parameter({ctor}(...))` weight `{w.local}` has std "
-               f"{'1' if spec.ctor == 'randn' else '0.29 and mean 0.5'} whatever its fan-in"
-               f"{f' ({fi})' if fi else ''}; scale it by fan_in ** -0.5 or init it with "
-               f"nn.init.kaiming_*/xavier_*")
         f = project.file_of(w.owner)
-        emit(self.code, severity, msg, None, None, loc=spec.loc, path=f.path, cls=w.owner,
-             layer=w.local, hint={"fix": "randn", "param": w.local})
+        stacked = " (a stack of weight matrices)" if len(spec.shape) > 2 else ""
+        final_unit = j.final is not None and _unit_draw(j.final, describe(j.final, None))
+        if j.final is not None and not final_unit:
+            return  # a later init sets the scale
+        if spec.ctor in ("randn", "rand") and not spec.scaled:
+            ctor = "torch.randn" if spec.ctor == "randn" else "torch.rand"
+            msg = (f"`nn.Parameter({ctor}(...))` weight `{w.local}`{stacked} has std "
+                   f"{'1' if spec.ctor == 'randn' else '0.29 and mean 0.5'} whatever its fan-in; "
+                   f"scale it by fan_in ** -0.5 or init it with nn.init.kaiming_*/xavier_*")
+            if final_unit:
+                msg += f" (`{j.final.func}` at line {j.final.loc.row} redraws it at std 1 again)"
+            emit(self.code, cap(severity, j), msg, None, None, loc=spec.loc, path=f.path,
+                 cls=w.owner, layer=w.local, hint={"fix": "randn", "param": w.local})
+        if final_unit:
+            msg = (f"unscaled init of weight `{w.local}`{stacked}: `{j.final.func}` draws with std "
+                   f"1 whatever the fan-in; scale by fan-in (Kaiming/Xavier)")
+            emit(self.code, cap(severity, j), msg, j.final, j, related=related_for(project, j),
+                 hint={"fix": "scaled", "act": None, "a": None, "family": None,
+                       "runtime": False, "shared": j.final.target == "filter"})
+
+
+def _unit_draw(op, e) -> bool:
+    """`normal_(w)` / `normal_(w, 0, 1)` / `uniform_(w)` / `uniform_(w, -1, 1)`: scale 1."""
+    if e.symbolic:
+        return False
+    return (e.kind == "normal" and e.std == 1.0) or (
+        e.kind == "uniform" and op.params.get("b") == 1.0 and op.params.get("a") in (0.0, -1.0))
 
 
 @register
@@ -385,14 +412,62 @@ class Net(nn.Module):
                 if any(default[c].weight.spec.repeated for c in chain):
                     continue  # the loop count is not known: the length is a guess
                 j = default[start]
+                shrink = _default_chain_shrink(project, owner, chain, default)
                 msg = (f"{len(chain)} weight layers starting at "
                        f"{layer_desc(project, owner, start)} are joined by ReLUs with no "
                        f"normalization or residual, all on PyTorch's default init (variance "
-                       f"1/(3·fan_in)): the signal's std shrinks ≈ {6 ** (len(chain) / 2):.0f}× "
-                       f"end to end; init them with kaiming_*_(nonlinearity=\"relu\")")
+                       f"1/(3·fan_in)): the signal's std shrinks ≈ {shrink:.0f}× from the first "
+                       f"layer's output to the last's (default biases and max-pools counted); "
+                       f"init them with kaiming_*_(nonlinearity=\"relu\")")
                 emit(self.code, "warning", msg, None, j, related=[
                     (f"last layer of the chain `{chain[-1]}`", project.file_of(owner).path,
                      default[chain[-1]].weight.spec.loc)])
+
+
+MAXPOOL_GAIN = 2.5  # second-moment gain of a max-pool over rectified activations (measured
+# on AlexNet-style stacks: 1.8-5.1x, overlapping windows of correlated neighbours gain least)
+
+
+def _default_chain_shrink(project, owner, chain: list[str], default: dict) -> float:
+    """Std of the first layer's output over the last's for a chain on PyTorch's default init,
+    by propagating the signal's second moment q from a unit-variance input: a layer gives
+    q/3 + Var(bias) with the default bias U(±1/sqrt(fan_in)) (Var 1/(3·fan_in)), a ReLU
+    halves q, a max-pool between two layers of a Sequential raises it by MAXPOOL_GAIN."""
+    q, first, last = 1.0, None, None
+    for i, local in enumerate(chain):
+        spec = default[local].weight.spec
+        fi, _ = fan(spec)
+        if i:
+            q = q / 2 * MAXPOOL_GAIN ** _pools_between(project, owner, chain[i - 1], local)
+        q = q / 3 + (1 / (3 * fi) if fi and spec.args.get("bias", True) is not False else 0.0)
+        first = q if first is None else first
+        last = q
+    return math.sqrt(first / last) if last else float("inf")
+
+
+def _pools_between(project, owner, a: str, b: str) -> int:
+    """Max-pool layers between `a` and `b` in the containers that hold them (AlexNet/VGG's
+    `features` Sequential: the pools after `a` in its container and before `b` in its own)."""
+    def split(path):
+        head, _, idx = path.rpartition(".")
+        return (head, int(idx)) if idx.isdigit() else (None, None)
+
+    def pools(container, lo, hi):
+        n = 0
+        for k in range(lo + 1, hi):
+            spec = owner.layers.get(f"{container}.{k}")
+            kind = project.index.spec_kind(spec) if spec is not None else None
+            n += bool(kind and "MaxPool" in kind)
+        return n
+
+    (ca, ia), (cb, ib) = split(a), split(b)
+    if ca is None or cb is None:
+        return 0
+    if ca == cb:
+        return pools(ca, ia, ib)
+    holder = owner.layers.get(ca)
+    n_a = len(holder.children) if holder is not None and holder.children else ia + 1
+    return pools(ca, ia, n_a) + pools(cb, -1, ib)
 
 
 @register
@@ -551,3 +626,116 @@ def init_weights(m):
                          f"bounds; this draws N({mean:g}, {std:g}²), centred on {mean:g}. Use "
                          f"uniform_(t, {mean:g}, {std:g})", op, None, path=op.src,
                          hint={"fix": "uniform"})
+
+
+@register
+class NormWeightRandom(Rule):
+    code = "IL206"
+    name = "norm-weight-random"
+    severity = "error"
+    severity_logic = "error; warning when the init sits behind a run-time condition"
+    summary = "A normalization layer's weight (γ) is drawn at random around zero."
+    what = ("Finds BatchNorm/LayerNorm/GroupNorm/InstanceNorm/RMSNorm weights whose final init is "
+            "a draw centred on zero: `normal_(w, std=0.02)`, `trunc_normal_`, `uniform_(w, -b, b)` "
+            "— typically a Hugging Face `_init_weights` with `nn.BatchNorm2d` or `nn.LayerNorm` in "
+            "the `isinstance` tuple of the Linear/Conv branch.")
+    why = ("γ scales the normalized signal. Drawn from N(0, 0.02) it is about 0.02 and negative "
+           "for half the channels: the layer's output std collapses to ~0.02 and the sign of half "
+           "the features flips at random. A zero γ is a deliberate recipe (the last BN of a "
+           "residual branch); a random one is not.")
+    example = """
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.BatchNorm2d)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    """
+    use_instead = """
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    """
+    fix_safety = ("No automatic fix: the norm class has to leave the shared branch, which changes "
+                  "the structure of the init function.")
+    VALID = [_HEADER + """
+class DCGANDisc(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 4)
+        self.bn = nn.BatchNorm2d(16)
+        nn.init.normal_(self.conv.weight, 0.0, 0.02)
+        nn.init.normal_(self.bn.weight, 1.0, 0.02)  # DCGAN: gamma ~ N(1, 0.02)
+        nn.init.zeros_(self.bn.bias)
+
+    def forward(self, x):
+        return F.leaky_relu(self.bn(self.conv(x)), 0.2)
+""", _HEADER + """
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(16, 16, 3, padding=1)
+        self.bn = nn.BatchNorm2d(16)
+        nn.init.zeros_(self.bn.weight)  # zero-gamma residual recipe
+
+    def forward(self, x):
+        return x + self.bn(self.conv(x))
+"""]
+    INVALID = [_HEADER + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3)
+        self.bn = nn.BatchNorm2d(16)
+        self.fc = nn.Linear(16, 10)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.BatchNorm2d)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.bn(self.conv(x))).mean((2, 3)))
+""", _HEADER + """
+class Enc(nn.Module):
+    def __init__(self, d=64):
+        super().__init__()
+        self.fc = nn.Linear(d, d)
+        self.norm = nn.LayerNorm(d)
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.LayerNorm)):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+
+    def forward(self, x):
+        return self.norm(self.fc(x))
+"""]
+
+    def check(self, project, emit) -> None:
+        reported = set()
+        for j in project.judged:
+            w = j.weight
+            if w.param != "weight" or j.final is None or \
+                    project.weight_category(w.spec) != "norm":
+                continue
+            op = j.final
+            e = describe(op)
+            if e.kind == "normal":
+                centred = isinstance(e.mean, (int, float)) and abs(e.mean) < 0.1
+            elif e.kind == "uniform" and not e.symbolic:
+                centred = abs(e.mean) < 0.1 * max(e.std or 0, 1e-12) or e.mean == 0
+            else:
+                continue
+            if not centred or (op.loc.row, op.src) in reported:
+                continue
+            reported.add((op.loc.row, op.src))
+            spread = f"std {e.std:g}" if isinstance(e.std, (int, float)) else "a std from config"
+            msg = (f"`{op.func}` draws the weight (γ) of "
+                   f"{layer_desc(project, w.owner, w.local)} around zero ({spread}): about half "
+                   f"the channels get a negative γ and the layer's output std collapses to the "
+                   f"draw's spread; init norm weights with ones_ (take the norm class out of "
+                   f"this branch)")
+            # the statement to change is the filter that lets the norm class in, when there is one
+            where = op.filter.filter_loc if op.filter is not None else None
+            if where is not None:
+                emit(self.code, cap("error", j), msg, None, j, loc=where, path=op.src,
+                     related=[("the init call", op.src, op.loc), *related_for(project, j)])
+            else:
+                emit(self.code, cap("error", j), msg, op, j, related=related_for(project, j))

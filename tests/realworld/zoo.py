@@ -14,7 +14,7 @@ PINS = {"timm": "1.0.31", "torchvision": "0.29.1", "transformers": "5.23.0"}
 # what is linted, per zoo (globs relative to the unpacked wheel)
 SOURCES = {
     "timm": ["timm/models/**/*.py", "timm/layers/**/*.py"],
-    "torchvision": ["torchvision/models/**/*.py"],
+    "torchvision": ["torchvision/models/**/*.py", "torchvision/ops/**/*.py"],
     "transformers": ["transformers/models/*/modeling_*.py", "transformers/modeling_utils.py",
                      "transformers/initialization.py", "transformers/activations.py",
                      "transformers/pytorch_utils.py"],
