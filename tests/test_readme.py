@@ -165,3 +165,15 @@ def test_quick_start_runs_as_written_in_a_fresh_clone(tmp_path):
     findings = [ln for ln in lines if re.match(r"^\S+:\d+:\d+: IL\d{3}", ln)]
     assert findings and all(ln.startswith("fixtures/models/") for ln in findings), r.stdout
     assert re.search(r"^Found \d+ findings\.$", r.stdout, re.M)
+
+
+def test_first_example_output_is_what_initlint_prints():
+    """The README's opening example: every line shown is a line `initlint fixtures/` prints."""
+    from conftest import run_cli
+
+    block = re.search(r"^```\n\$ initlint fixtures/\n(.*?)^```", README, re.M | re.S).group(1)
+    shown = [ln for ln in block.splitlines() if ln and ln != "..."]
+    assert shown
+    real = run_cli("fixtures/", "--no-cache", cwd=ROOT).stdout.decode().splitlines()
+    for ln in shown:
+        assert ln in real, ln
