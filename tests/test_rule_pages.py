@@ -99,3 +99,26 @@ def test_links_point_at_the_pages_or_a_configured_base(tmp_path):
     assert {d["id"]: d["helpUri"] for d in rules}["IL101"] == "https://example.org/r/IL101.html"
     r = run_cli("bad.py", "--no-cache", "--config", "docs-url = 3", cwd=tmp_path)
     assert r.returncode == 2 and b"docs-url" in r.stderr
+
+
+def test_language_server_links_the_page_when_docs_url_is_set(tmp_path):
+    """Over real stdio JSON-RPC: with `docs-url`, each diagnostic's codeDescription.href is
+    the page's absolute URL (without it there is none: see test_lsp)."""
+    from test_lsp import BAD as LSP_BAD
+    from test_lsp import LspClient
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.initlint]\ndocs-url = "https://example.org/initlint/docs/rules/"\n')
+    path = tmp_path / "model.py"
+    path.write_text(LSP_BAD)
+    c = LspClient(cwd=str(tmp_path))
+    try:
+        c.initialize(tmp_path, {"debounceMs": 50})
+        uri = c.open(path, LSP_BAD)
+        diags = c.diagnostics(uri, 1)
+        assert diags
+        for d in diags:
+            assert d["codeDescription"]["href"] == \
+                f"https://example.org/initlint/docs/rules/{d['code']}.md"
+    finally:
+        c.close()
