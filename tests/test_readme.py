@@ -52,7 +52,13 @@ def test_help_and_readme_name_the_same_options():
     fmt = _section("Output formats")
     for name in FORMATS:
         assert f"`{name}`" in fmt, name
-    assert "-V, --version" in CliRunner().invoke(main, ["--help"]).stdout
+    top = CliRunner().invoke(main, ["--help"], terminal_width=200).stdout
+    assert "-V, --version" in top
+    commands = re.findall(r"^  (\w+)  ", top.split("Commands:", 1)[1], re.M)
+    assert len(commands) >= 6, top
+    for cmd in set(commands) - {"check"}:  # (`check` is implied: `initlint PATH`)
+        assert re.search(rf"^initlint {cmd}\b", usage, re.M), cmd  # shown in the usage lines
+    assert "`initlint [check] PATH...`" in usage
     assert "`initlint -V` (or `--version`)" in usage
 
 
