@@ -601,7 +601,27 @@ class Extractor:
             spec.slope = self._slope(spec.act, node, ctx)
         if args is not None and kind in K.LAYERS:
             spec.args = self._layer_args(kind, args, ctx)
+        if isinstance(node, ast.Call) and kind not in K.LAYERS:
+            spec.pretrained = self._pretrained(kind, node, ctx)
         return spec
+
+    def _pretrained(self, kind: str | None, call: ast.Call, ctx) -> bool:
+        """Built with pretrained weights: `X.from_pretrained(...)`, `resnet50(pretrained=True)`,
+        `resnet50(weights="IMAGENET1K_V2")`, `timm.create_model(name, pretrained=True)`."""
+        if (kind or "").endswith(".from_pretrained") or (
+                isinstance(call.func, ast.Attribute) and call.func.attr == "from_pretrained"):
+            return True
+        for kw in call.keywords:
+            if kw.arg in ("pretrained", "weights", "pretrained_backbone", "weights_backbone"):
+                if isinstance(kw.value, ast.Constant) and kw.value.value in (
+                        None, False, "", 0):
+                    continue
+                val = self.ev(kw.value, ctx) if ctx is not None else None
+                if val is True or (isinstance(val, str) and val) or (
+                        kw.arg.startswith("weights") and isinstance(kw.value, (ast.Attribute,
+                                                                               ast.Constant))):
+                    return True
+        return False
 
     def _slope(self, act, node, ctx):
         if not isinstance(node, ast.Call):

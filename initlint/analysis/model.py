@@ -33,6 +33,7 @@ class LayerSpec:
     from_param: str | None = None  # class taken from this constructor argument's default
     wrapped_act: str | None = None  # activation carried inside a wrapper (ConvNormAct)
     uid: int = 0
+    pretrained: bool = False  # built with pretrained weights (`from_pretrained`, `weights=`)
 
 
 @dataclass
