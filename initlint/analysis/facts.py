@@ -459,6 +459,7 @@ class Extractor:
         for n in self.fn_index.get(id(fn), _EMPTY).names:
             names[n.id] = names.get(n.id, 0) + 1
         ff.names = names
+        ff.returns_value = bool(self.fn_index.get(id(fn), _EMPTY).returns)
         if depth > 3:
             return
         for stmt in ast.walk(fn):

@@ -136,6 +136,7 @@ class FunctionFacts:
     called_methods: list[str] = field(default_factory=list)
     names: dict = field(default_factory=dict)  # name -> times loaded in the body (IL401 liveness)
     nested_init: bool = False  # a function defined inside it initializes weights
+    returns_value: bool = False  # has a `return <value>` (a factory, not an init procedure)
 
 
 @dataclass

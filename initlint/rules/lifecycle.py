@@ -29,7 +29,8 @@ def _specificity(op) -> int:
 def _init_functions(idx) -> set[int]:
     """Module-level functions that initialize weights: with an init call of their own, a
     nested function that has one (`def init_func(m)` applied by `init_weights(net)`), or a call
-    of another such function (`_init_all(m)` calling `_helper(m)`)."""
+    of another such function (`init_all(model)` calling `_xavier(m)`) when they return nothing
+    (a factory that returns a model it initialized is an entry point, not an init step)."""
     fns = list(idx.functions.values())
     inits = {id(fn) for fn in fns if fn.nested_init or
              any(op.kind not in _NOT_INIT for op in fn.ops)}
@@ -40,7 +41,7 @@ def _init_functions(idx) -> set[int]:
     while changed:
         changed = False
         for fn in fns:
-            if id(fn) not in inits and any(
+            if id(fn) not in inits and not fn.returns_value and any(
                     id(g) in inits for n in fn.names for g in by_name.get(n, ()) if g is not fn):
                 inits.add(id(fn))
                 changed = True
@@ -58,8 +59,11 @@ def _dead_functions(project, inits: set[int]) -> list[tuple]:
     bodies = list(idx.functions.values())
     for c in idx.all_classes():
         bodies.extend(c.methods.values())
+    # a function that returns a value and that nothing calls is an entry point of the
+    # package's API (`define_G()` returns the model it built): live, and so what it calls
     dead = {id(fn): fn for fn in idx.functions.values()
-            if fn.name not in free and not fn.name.startswith("test")}
+            if fn.name not in free and not fn.name.startswith("test") and
+            (not fn.returns_value or id(fn) in inits)}
     users: dict[str, list] = {}
     for g in bodies:
         for n in g.names:
