@@ -259,6 +259,17 @@ TRANSPARENT_FUNCTIONS = {f"torch.nn.functional.{k}" for k in (
 )} | {f"torch.{k}" for k in ("flatten", "reshape", "transpose", "permute", "squeeze",
                               "unsqueeze", "cat", "stack", "chunk", "split", "mean", "sum")}
 
+# Functions that normalize their input, and tensor methods that only reshape or reduce it
+# (the signal path goes through them).
+FUNCTIONAL_NORMS = {f"torch.nn.functional.{n}" for n in (
+    "normalize", "layer_norm", "group_norm", "batch_norm", "instance_norm", "rms_norm",
+    "local_response_norm")} | {"torch.layer_norm", "torch.group_norm", "torch.batch_norm"}
+SHAPE_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze",
+                 "unsqueeze", "float", "half", "to", "type_as", "clone", "detach", "mean", "sum",
+                 "chunk", "split", "expand", "expand_as", "repeat", "narrow", "unflatten",
+                 "view_as", "softmax", "masked_fill", "type", "bfloat16", "double", "amax",
+                 "norm", "pow", "max", "min"}
+
 # Parent classes that make a class a module.
 MODULE_BASES = {"torch.nn.Module", "torch.nn.modules.module.Module", "torch.nn.Sequential",
                 "torch.nn.ModuleList", "transformers.PreTrainedModel",

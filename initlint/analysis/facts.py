@@ -68,14 +68,8 @@ _NOT_FACTORIES = ("torch.nn.init.", "torch.nn.functional.", "math.", "numpy.",
                   "transformers.initialization.")
 _LEGACY_CTORS = {"torch.Tensor", "torch.FloatTensor"}  # memory for sizes, a copy for data
 _PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
-_FUNCTIONAL_NORMS = {f"torch.nn.functional.{n}" for n in (
-    "normalize", "layer_norm", "group_norm", "batch_norm", "instance_norm", "rms_norm",
-    "local_response_norm")} | {"torch.layer_norm", "torch.group_norm", "torch.batch_norm"}
-_SHAPE_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze",
-                  "unsqueeze", "float", "half", "to", "type_as", "clone", "detach", "mean", "sum",
-                  "chunk", "split", "expand", "expand_as", "repeat", "narrow", "unflatten",
-                  "view_as", "softmax", "masked_fill", "type", "bfloat16", "double", "amax",
-                  "norm", "pow", "max", "min", "__getitem__"}
+_FUNCTIONAL_NORMS = K.FUNCTIONAL_NORMS
+_SHAPE_METHODS = K.SHAPE_METHODS | {"__getitem__"}
 
 
 # views of a raw parameter that keep it a weight matrix (`_Forward._raw_param`)
