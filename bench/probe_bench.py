@@ -1,6 +1,12 @@
 """Cost of `initlint probe` against a bare forward+backward of the same model and batch.
 
     python bench/probe_bench.py [--repeat 5] [--models mlp,convnet,transformer] [--threads N]
+    python bench/probe_bench.py --arch [--repeat 5]     # the architectures of the test suite
+
+With --arch: the real architectures of `tests/probe_models/arch.py` (ResNet, VGG, GPT,
+ConvNeXt, ViT, Fixup, a bias-dominated MLP, a two-input and a dict-input model) at the
+batch the tests use, measurement time only (1. below) plus the predicted-vs-measured output
+std of every weight layer (`--table`).
 
 Three measurements per model:
 
@@ -98,6 +104,111 @@ def transformer():
             return self.head(self.enc(self.emb(ids)))
 
     return Net()
+
+
+ARCH = {
+    # name: (factory in tests/probe_models/arch.py, its kwargs, batch function or None,
+    #        batch size, input shape or None); widths between the tests' toy ones and the
+    #        reference models', so that per-layer costs are not all fixed overhead
+    "resnet": ("ResNet", {"widths": (32, 64, 128)}, None, 32, None),
+    "vgg": ("VGG", {"cfg": (32, "M", 64, "M", 128, 128, "M", 256, 256, "M"), "hidden": 512},
+            None, 16, None),
+    "gpt": ("GPT", {"vocab": 1024, "dim": 128, "layers": 4, "heads": 4, "block": 64}, None,
+            32, [32, 64]),
+    "convnext": ("ConvNeXt", {"dims": (64, 128), "depths": (2, 2)}, None, 16,
+                 [16, 3, 64, 64]),
+    "vit": ("ViT", {"image_size": 64, "dim": 128, "depth": 4, "heads": 4, "mlp": 256}, None,
+            32, None),
+    "fixup": ("FixupNet", {"dim": 32}, None, 32, None),
+    "bias_mlp": ("BiasMLP", {"width": 512}, None, 256, None),
+    "two_inputs": ("TwoInputs", {"width": 64}, "two_inputs_batch", 64, None),
+    "dict_input": ("DictInput", {"dim": 256}, "dict_batch", 2048, None),
+}
+
+
+def _arch(name, torch, toy: bool = False):
+    """(model, Batch) for an architecture of the test suite (`toy`: at the tests' size)."""
+    sys.path.insert(0, ROOT)
+    from initlint.probe import measure as M
+    from tests.probe_models import arch
+
+    factory, kwargs, batch_fn, bs, shape = ARCH[name]
+    if toy:
+        kwargs, bs, shape = {}, 16, None
+    torch.manual_seed(0)
+    model = getattr(arch, factory)(**kwargs)
+    if batch_fn:
+        batch, _ = M.batch_from(getattr(arch, batch_fn)(bs), model, torch.device("cpu"), "")
+    else:
+        batch, _ = M.build_input(model, shape, bs, torch.device("cpu"), True)
+    return model, batch
+
+
+def _arch_timing(name: str, repeat: int, toy: bool = False) -> tuple[float, float, dict]:
+    """Best-of-N seconds of a bare forward+backward (the same seeded cotangent) and of the
+    probe's measurement; and the measurement itself."""
+    import torch
+
+    from initlint.probe import measure as M
+
+    model, batch = _arch(name, torch, toy)
+    model.train()
+
+    def bare():
+        for p in model.parameters():
+            p.grad = None
+        t = M.first_tensor(model(*batch.args, **batch.kwargs))
+        (t * M.cotangent(t, 0)).sum().backward()
+
+    def probe():
+        return M.measure(model, batch)
+
+    bare(), probe()
+    tb, tp = [], []
+    data = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        bare()
+        tb.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        data = probe()
+        tp.append(time.perf_counter() - t0)
+    return min(tb), min(tp), data
+
+
+def arch_main(args) -> None:
+    import torch
+
+    from initlint.probe.report import prediction_check
+
+    rows = []
+    for name in (args.models.split(",") if args.models != ",".join(MODELS) else ARCH):
+        tb, tp, data = _arch_timing(name, args.repeat, args.toy)
+        rows.append({"model": name, "bare_s": tb, "probe_s": tp, "time_ratio": tp / tb,
+                     "prediction": prediction_check(data["layers"]),
+                     "layers": [(r["name"], r["out_std"], r.get("predicted"))
+                                for r in data["layers"] if r["weight"]]})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+          f"best of {args.repeat}")
+    print()
+    print(f"{'model':<12} {'fwd+bwd':>9} {'probe':>9} {'ratio':>6}   predicted within 2×")
+    for r in rows:
+        c = r["prediction"]
+        worst = f", worst ×{c['worst_ratio']:.2f}" if c["worst_ratio"] not in (None,) and \
+            c["worst_ratio"] != float("inf") else ""
+        print(f"{r['model']:<12} {r['bare_s'] * 1000:>7.1f}ms {r['probe_s'] * 1000:>7.1f}ms "
+              f"{r['time_ratio']:>5.2f}×   {c['within_2x']}/{c['predicted']} of "
+              f"{c['weight_layers']}{worst}")
+    if args.table:
+        for r in rows:
+            print()
+            print(f"{r['model']}: weight layer, measured std, predicted std")
+            for name, got, want in r["layers"]:
+                w = f"{want:.4g}" if want is not None else "—"
+                print(f"  {name:<28} {got:>10.4g} {w:>10}")
 
 
 def _input(name, torch):
@@ -213,9 +324,21 @@ def main() -> None:
                     help="OMP_NUM_THREADS for the fresh processes (default: torch's default)")
     ap.add_argument("--worker", nargs=2, metavar=("MODE", "MODEL"), help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    ap.add_argument("--arch", action="store_true",
+                    help="the test suite's architectures (measurement time and prediction)")
+    ap.add_argument("--toy", action="store_true",
+                    help="with --arch: at the test suite's toy widths (per-layer overhead "
+                         "dominates there)")
+    ap.add_argument("--table", action="store_true",
+                    help="with --arch: measured and predicted std of every weight layer")
     args = ap.parse_args()
     if args.worker:
         _worker(*args.worker)
+        return
+    if args.arch:
+        if args.threads:
+            os.environ["OMP_NUM_THREADS"] = str(args.threads)
+        arch_main(args)
         return
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)

@@ -19,29 +19,37 @@ Layout::
 
 One pack file per initlint build (version plus a hash of its own source files, so an edited
 checkout never reads stale facts) and per configuration fingerprint (`Config.fingerprint()`).
-A pack maps (absolute path, path as given) to an `Entry`: size and mtime_ns from `stat` for
-the fast path, the content hash, the module name the file had (it depends on `__init__.py`
-files up the tree), and the pickled `FileResult` (its facts pickled apart, so that they are
-only unpickled when the join needs them). Lookup: stat; same size and mtime_ns →
-hit without reading; otherwise read and hash; same content → hit (the stat is refreshed);
-else a miss. An mtime too close to the moment it was recorded is not trusted (a write in the
-same clock tick could go unseen); such entries are re-hashed on the next run.
+A pack maps (absolute path, path as given) to an `Entry`: the size (a quick miss), the
+content hash, the module name the file had (it depends on `__init__.py` files up the tree),
+and the pickled `FileResult` (its facts pickled apart, so that they are only unpickled when
+the join needs them). Lookup: stat; a different size is a miss; else read and hash; same
+content → hit, else a miss.
 
 Packs are written atomically (temporary file + `os.replace`); two concurrent runs can at
 worst drop each other's new entries, never corrupt the pack. An unreadable or foreign pack
 is ignored and rewritten. `INITLINT_CACHE_DIR` overrides the location; `initlint clean`
 removes it.
+
+Trust: the cache directory sits in the linted tree, and a repository can ship anything
+there. Packs are pickles, so each pack (and memo) file is sealed with an HMAC-SHA256 under a
+per-user secret key that lives outside the tree (`$XDG_CACHE_HOME/initlint/key`, else
+`~/.cache/initlint/key`, created 0600 in a 0700 folder), and the MAC is checked before a
+single byte is unpickled: a file this user's initlint did not write is a miss, whatever it
+holds (a crafted pickle, a corruption, a pack copied from another machine). Where no key can
+be created or read (a read-only home, a key other users could read) there is no cache at
+all, never an unauthenticated load. Every lookup reads and hashes the file: a content change
+is seen even when size and mtime were kept (the hash costs a fraction of the parse it saves).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import pickle
 import shutil
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 
 import click
@@ -53,10 +61,11 @@ ENV_VAR = "INITLINT_CACHE_DIR"
 TAG_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
 TAG_TEXT = (TAG_SIGNATURE + "\n# This file is a cache directory tag created by initlint.\n"
             "# For information about cache directory tags see https://bford.info/cachedir/\n")
-PACK_FORMAT = 2
+PACK_FORMAT = 3
+PACK_MAGIC = b"initlint-sealed-pack\x00"  # then the 32-byte MAC, then the pickle
+KEY_BYTES = 32
+KEY_ENV = "INITLINT_KEY_FILE"  # where the secret key lives (default: the user's cache dir)
 MEMO_SLOTS = 16  # join reports and their fixes kept per pack (two per file set / config / cwd)
-# an mtime within this many seconds of the moment it was recorded is not trusted
-RACY_SECONDS = 2.0
 
 _CODE_HASH: str | None = None
 
@@ -102,7 +111,7 @@ def cache_dir_for(config=None, cwd: str | None = None) -> str:
 @dataclass
 class Entry:
     size: int
-    mtime_ns: int | None  # None: not trusted, check the content hash
+    mtime_ns: int  # informative only: the content hash decides
     digest: str
     module: str
     blob: bytes  # pickled FileResult without its facts
@@ -123,17 +132,15 @@ def file_stat(path: str) -> Stat | None:
     return Stat(st.st_size, st.st_mtime_ns)
 
 
-def trusted_mtime(st: Stat, now: float | None = None) -> int | None:
-    now = time.time() if now is None else now
-    return st.mtime_ns if st.mtime_ns / 1e9 < now - RACY_SECONDS else None
-
-
 class Cache:
     """One pack: entries for one initlint build and one configuration fingerprint."""
 
     def __init__(self, directory: str, fingerprint: str):
         self.directory = directory
         self.fingerprint = fingerprint
+        self.key_bytes = secret_key()
+        if self.key_bytes is None:
+            raise CacheUnavailable("no usable secret key for the cache")
         self.pack_dir = os.path.join(directory, f"{__version__}-{code_hash()}")
         self.pack_path = os.path.join(self.pack_dir, f"{fingerprint}.pickle")
         self.entries: dict[tuple[str, str], Entry] = {}
@@ -149,13 +156,9 @@ class Cache:
 
     # ------------------------------------------------------------------ pack file
     def _load(self) -> None:
-        try:
-            with open(self.pack_path, "rb") as fh:
-                data = pickle.load(fh)
-        except FileNotFoundError:
-            return
-        except Exception:  # corrupt, truncated, foreign: start afresh
-            self.dirty = True
+        data = read_sealed(self.pack_path, self.key_bytes)
+        if data is None:
+            self.dirty = os.path.lexists(self.pack_path)  # foreign or corrupt: rewrite it
             return
         if isinstance(data, dict) and data.get("format") == PACK_FORMAT and \
                 data.get("fingerprint") == self.fingerprint and isinstance(data.get("entries"), dict):
@@ -175,7 +178,8 @@ class Cache:
                 del self.entries[key]
             payload = {"format": PACK_FORMAT, "fingerprint": self.fingerprint,
                        "entries": self.entries}
-            _atomic_write(self.pack_dir, self.pack_path, payload)
+            _check_dirs(self.directory, self.pack_dir)
+            _atomic_write(self.pack_dir, self.pack_path, payload, self.key_bytes)
         except OSError:
             return False
         self.dirty = False
@@ -188,15 +192,14 @@ class Cache:
 
     def lookup(self, path: str, module: str) -> tuple[Entry | None, bytes | None, Stat | None]:
         """(entry, file bytes read while checking, stat). The entry is None on a miss; the
-        bytes are given when the file had to be read (analyse those, not a re-read)."""
+        bytes are given when the file was read (analyse those, not a re-read). The content
+        hash always decides: size and mtime can be kept across an edit (`touch -r`, a
+        checkout tool, a copy), the bytes cannot."""
         st = file_stat(path)
         entry = self.entries.get(self.key(path))
         if st is None or entry is None or entry.module != module or entry.size != st.size:
             self.misses += 1
             return None, None, st
-        if entry.mtime_ns is not None and entry.mtime_ns == st.mtime_ns:
-            self.hits += 1
-            return entry, None, st
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
@@ -205,10 +208,6 @@ class Cache:
             return None, None, st
         if len(data) == entry.size and content_hash(data) == entry.digest:
             self.hits += 1
-            new_mtime = trusted_mtime(st)
-            if new_mtime != entry.mtime_ns:
-                entry.mtime_ns = new_mtime
-                self.dirty = True
             return entry, data, st
         self.misses += 1
         return None, data, st
@@ -217,7 +216,7 @@ class Cache:
               facts: bytes) -> None:
         if st is None:
             return
-        self.entries[self.key(path)] = Entry(st.size, trusted_mtime(st), digest, module, blob,
+        self.entries[self.key(path)] = Entry(st.size, st.mtime_ns, digest, module, blob,
                                              facts)
         self.dirty = True
 
@@ -232,11 +231,7 @@ class Cache:
     def _memo(self) -> dict:
         """The memo file, read once per run (the join and the fixes both look in it)."""
         if self._memo_data is None:
-            try:
-                with open(self.memo_path, "rb") as fh:
-                    data = pickle.load(fh)
-            except Exception:
-                data = {}
+            data = read_sealed(self.memo_path, self.key_bytes)
             self._memo_data = data if isinstance(data, dict) else {}
         return self._memo_data
 
@@ -252,17 +247,19 @@ class Cache:
         try:
             ensure_dir(self.directory)
             os.makedirs(self.pack_dir, exist_ok=True)
-            _atomic_write(self.pack_dir, self.memo_path, memo)
+            _check_dirs(self.directory, self.pack_dir)
+            _atomic_write(self.pack_dir, self.memo_path, memo, self.key_bytes)
         except OSError:
             pass
 
 
-def _atomic_write(directory: str, path: str, payload) -> None:
-    """Pickle `payload` to `path` so that readers see the old file or the new, never half."""
+def _atomic_write(directory: str, path: str, payload, key: bytes) -> None:
+    """Pickle and seal `payload` to `path` so that readers see the old file or the new,
+    never half."""
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pickle", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.writelines(seal(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), key))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -273,18 +270,159 @@ def _atomic_write(directory: str, path: str, payload) -> None:
         raise
 
 
+# ---------------------------------------------------------------------- authentication
+class CacheUnavailable(Exception):
+    """No cache this run (no usable key): lint without one."""
+
+
+_KEY: bytes | None | bool = False  # False: not looked up yet
+
+
+def key_path() -> str:
+    env = os.environ.get(KEY_ENV)
+    if env:
+        return os.path.abspath(env)
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base or not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "initlint", "key")
+
+
+def _read_key(path: str) -> bytes | None:
+    """The key, if it is a regular file of the right size that only this user can read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        import stat as stat_mod
+
+        if not stat_mod.S_ISREG(st.st_mode) or st.st_size != KEY_BYTES:
+            return None
+        if hasattr(os, "geteuid") and (st.st_uid != os.geteuid() or st.st_mode & 0o077):
+            return None  # another user could read or write it: it proves nothing
+        data = os.read(fd, KEY_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if len(data) == KEY_BYTES else None
+
+
+def _create_key(path: str) -> None:
+    """Write a fresh key, atomically: concurrent first runs agree on one key."""
+    import secrets
+
+    folder = os.path.dirname(path)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".key-", dir=folder)  # mode 0600
+    try:
+        os.write(fd, secrets.token_bytes(KEY_BYTES))
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        try:
+            os.link(tmp, path)  # fails if another run created it meanwhile: use theirs
+        except FileExistsError:
+            pass
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        os.unlink(tmp)
+
+
+def secret_key() -> bytes | None:
+    """This user's cache key (created on first use); None where there is none to be had."""
+    global _KEY
+    if _KEY is False:
+        path = key_path()
+        key = _read_key(path)
+        if key is None and not os.path.lexists(path):
+            try:
+                _create_key(path)
+            except OSError:
+                pass
+            key = _read_key(path)
+        _KEY = key
+    return _KEY  # type: ignore[return-value]
+
+
+def _mac(key: bytes, payload) -> bytes:
+    h = hmac.new(key, PACK_MAGIC, hashlib.sha256)
+    h.update(payload)
+    return h.digest()
+
+
+def seal(payload: bytes, key: bytes) -> list:
+    """The pieces of a sealed file (written one after the other: a pack is tens of MB, and
+    joining them would copy it)."""
+    return [PACK_MAGIC, _mac(key, payload), payload]
+
+
+def unseal(data: bytes, key: bytes):
+    """The payload (a view into `data`, not a copy), if `data` was sealed with `key`; else
+    None."""
+    n = len(PACK_MAGIC)
+    if len(data) < n + 32 or not data.startswith(PACK_MAGIC):
+        return None
+    view = memoryview(data)
+    mac, payload = view[n:n + 32], view[n + 32:]
+    return payload if hmac.compare_digest(mac, _mac(key, payload)) else None
+
+
+def read_sealed(path: str, key: bytes):
+    """The object sealed in `path`, or None (missing, foreign, corrupt, not ours)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        import stat as stat_mod
+
+        if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+            return None  # a FIFO or a device planted in the tree: never read
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            data = fh.read()
+    except OSError:
+        return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    payload = unseal(data, key)
+    if payload is None:
+        return None
+    try:
+        return pickle.loads(payload)  # authenticated: written by this user's initlint
+    except Exception:
+        return None
+
+
+def _check_dirs(*dirs: str) -> None:
+    """Refuse to write through a symlinked cache folder a repository may have planted (the
+    folder $INITLINT_CACHE_DIR names is the user's own choice)."""
+    env = os.environ.get(ENV_VAR)
+    for d in dirs:
+        if os.path.islink(d) and not (env and os.path.abspath(env) == d):
+            raise OSError(f"{d} is a symbolic link")
+
+
 # ---------------------------------------------------------------------- directory upkeep
 def ensure_dir(directory: str) -> None:
-    """Create the cache directory with its CACHEDIR.TAG and its own .gitignore."""
+    """Create the cache directory with its CACHEDIR.TAG and its own .gitignore (never
+    following a link a repository planted in their place)."""
     os.makedirs(directory, exist_ok=True)
-    tag = os.path.join(directory, "CACHEDIR.TAG")
-    if not os.path.exists(tag):
-        with open(tag, "w", encoding="utf-8") as fh:
-            fh.write(TAG_TEXT)
-    ignore = os.path.join(directory, ".gitignore")
-    if not os.path.exists(ignore):
-        with open(ignore, "w", encoding="utf-8") as fh:
-            fh.write("# Automatically created by initlint.\n*\n")
+    _check_dirs(directory)
+    for name, text in (("CACHEDIR.TAG", TAG_TEXT),
+                       (".gitignore", "# Automatically created by initlint.\n*\n")):
+        try:
+            fd = os.open(os.path.join(directory, name),
+                         os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
 
 
 def is_initlint_cache(directory: str) -> bool:

@@ -343,6 +343,8 @@ def _run(o) -> int:
             click.echo(reason, err=True)
     if report.internal_errors:
         return EXIT_ERROR
+    if fix_mode and getattr(outcome, "write_failures", None):  # a fix not written is an error
+        return EXIT_ERROR
     if o.exit_zero:
         return EXIT_OK
     if o.diff:

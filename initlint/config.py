@@ -7,6 +7,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ KNOWN_KEYS = {"select", "extend-select", "ignore", "per-file-ignores", "exclude"
               "extend-exclude", "force-exclude", "relu-like", "min-chain", "probe", "show-info",
               "docs-url"}
 PROBE_KEYS = {"targets", "threshold", "timeout", "device", "input-shape", "batch-size",
-              "path", "memory-mb"}
+              "path", "memory-mb", "inputs", "loss"}
 
 
 class ConfigError(Exception):
@@ -212,6 +213,10 @@ def apply_table(cfg: Config, table: dict, where: str) -> None:
             if not isinstance(value, dict):
                 raise ConfigError(f"{w}: expected a table of glob = [codes]")
             for pattern, codes in value.items():
+                if os.path.isabs(pattern) or re.match(r"^[A-Za-z]:[\\/]", pattern):
+                    raise ConfigError(f"{w}: key \"{pattern}\" is an absolute path; keys are globs "
+                                      f"matched against paths relative to the project "
+                                      f"(e.g. \"tests/*\"), so it would never match")
                 codes = _strlist(codes, f"{w}.{pattern}")
                 validate_codes(codes, f"{w}.\"{pattern}\"")
                 cfg.per_file_ignores[pattern] = codes

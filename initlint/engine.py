@@ -9,13 +9,14 @@ import traceback
 from dataclasses import dataclass, field
 
 from initlint import suppress
+from initlint.cache import content_hash
 from initlint.analysis.facts import extract
 from initlint.analysis.model import FileFacts, Loc
 from initlint.analysis.names import module_name_for
 from initlint.config import Config
 from initlint.findings import SEVERITY_RANK, Finding, Related
-from initlint.source import (Source, SourceError, max_source_bytes, parse, read_source,
-                             too_large)
+from initlint.source import (Source, SourceError, max_source_bytes, parse, read_bytes,
+                             read_source, too_large)
 
 _PREFILTER = ("torch", "nn.", "Module", "init")
 
@@ -31,12 +32,16 @@ class FileResult:
     cell_map: list | None = None
     internal_error: str | None = None
     context: bool = False  # analysed for cross-file facts only; nothing reported on it
+    digest: str | None = None  # hash of the bytes analysed (the fixer edits only those)
 
 
 def analyze_file(path: str, display: str, data: bytes | None = None) -> FileResult:
     """Everything per file: pure, picklable, cacheable."""
     res = FileResult(path, display)
     try:
+        if data is None:
+            data = read_bytes(path)
+        res.digest = content_hash(data)
         src: Source = read_source(path, data)
     except SourceError as exc:
         res.error = exc
@@ -203,7 +208,31 @@ def run_rules(results: list[FileResult], config: Config) -> tuple[list[dict], li
             _deep_retry(rule.check, project, emitter)
         except Exception as exc:  # report, keep the other rules' findings
             errors.append((f"rule {code}", _reason(exc)))
+    _mark_reach(project, emitter)
     return list(emitter.items.values()), errors
+
+
+# fixes that rewrite the init call itself (the others insert a statement for one layer)
+_REWRITING_FIXES = frozenset({"kaiming", "xavier", "nonlinearity", "lecun", "scaled", "uniform"})
+
+
+def _mark_reach(project, emitter) -> None:
+    """A fix that rewrites an init call changes every layer whose final init that call is
+    (a loop over `[self.p6, self.p7]`, a `modules()` loop, an init function applied to
+    several models): the hint says how many (`reach`), and such a fix is `shared` (unsafe)."""
+    reach: dict[tuple, int] = {}
+    for j in project.judged:
+        op = j.final
+        if op is not None:
+            k = (op.src, op.loc.row, op.loc.col)
+            reach[k] = reach.get(k, 0) + 1
+    for item in emitter.items.values():
+        hint = item.get("hint")
+        if not hint or hint.get("fix") not in _REWRITING_FIXES:
+            continue
+        n = reach.get((item["path"], item["loc"].row, item["loc"].col), 1)
+        if n > 1:
+            item["hint"] = dict(hint, shared=True, reach=n)
 
 
 def _reason(exc: BaseException) -> str:

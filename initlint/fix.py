@@ -55,6 +55,7 @@ class Outcome:
     fixed_findings: list[Finding] = field(default_factory=list)
     stdout_text: bytes | None = None  # --fix on stdin: the fixed source, for stdout
     fixed_files: list[str] = field(default_factory=list)
+    write_failures: list[str] = field(default_factory=list)  # files left as they were (exit 2)
 
 
 @dataclass
@@ -148,7 +149,9 @@ def _parse(text: str) -> ast.Module:
 class _FileCtx:
     """One file's text, syntax tree, imports and call index (built once per pass)."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, module: str = "__initlint_fix__", is_package: bool = False):
+        # the file's real module name: `from .. import initialization as init` resolves
+        self.module, self.is_package = module, is_package
         self.t = _Text(text)
         self.tree = _parse(text)
         self.parent: dict[int, ast.AST] = {}
@@ -158,7 +161,7 @@ class _FileCtx:
                 self.parent[id(child)] = node
             if isinstance(node, ast.Call):
                 self.calls[self._key(node)].append(node)
-        self.module_imports = ImportMap("__initlint_fix__")
+        self.module_imports = ImportMap(module, is_package)
         self.defined: set[str] = set()
         self.star_init = False
         self.top_imports: list[ast.stmt] = []
@@ -245,7 +248,7 @@ class _FileCtx:
             return self.module_imports
         key = id(funcs[0])
         if key not in self._site_maps:
-            imap = ImportMap("__initlint_fix__")
+            imap = ImportMap(self.module, self.is_package)
             imap.names = dict(self.module_imports.names)
             for fn in reversed(funcs):
                 for sub in ast.walk(fn):
@@ -380,6 +383,10 @@ class _Call:
                 self.prefix_node = func.value
         elif isinstance(func, ast.Attribute) and func.attr in K.TENSOR_INIT_METHODS and (
                 name is None or not name.startswith(("torch.nn.", "timm.", "transformers."))):
+            if ctx.resolve(func.value, node) is not None and not isinstance(func.value, ast.Call):
+                # `init.normal_(w)` with `init` an imported module we could not place: the
+                # tensor is the argument, not `init`; never guess
+                raise _Unfixable("the receiver is an imported name, not a tensor")
             self.form = "method"
             self.short = func.attr
             self.sig = K.TENSOR_INIT_METHODS[func.attr][1] + ("generator",)
@@ -441,6 +448,13 @@ class _Call:
         return self.b.spell("calculate_gain", self.node)
 
     def replace(self, func, args: list) -> tuple[int, int, str]:
+        tensor = _render(self.tensor_arg().value)
+        kept = [_render(a.value) for a in args if a.keyword is None or a.keyword.value == "tensor"]
+        if self.form == "method" and isinstance(func, _cst().Attribute) and \
+                _render(func.value) == tensor:
+            kept.append(tensor)  # still `tensor.method_(...)`
+        if tensor not in kept:  # every rewritten call keeps the tensor it initializes
+            raise _Unfixable("the rewrite would lose the tensor argument")
         new = self.cst.with_changes(func=func, args=_with_commas(args, self.cst.args))
         code = _render(new)
         if self.newline != "\n":
@@ -467,8 +481,9 @@ def _num(value) -> str:
 class _Builder:
     """Builds the edits of one fix; collects the imports it needs."""
 
-    def __init__(self, ctx: _FileCtx):
+    def __init__(self, ctx: _FileCtx, facts=()):
         self.ctx = ctx
+        self.facts = facts  # every linted file's facts (what else runs on the same layers)
         self.spans: list[tuple[int, int, str]] = []
         self.need_from: list[str] = []  # names to add to `from torch.nn.init import ...`
         self.need_torch = False
@@ -783,10 +798,45 @@ def _fix_zero_bn(b: _Builder, f: Finding, node: ast.Call, h: dict):
         raise _Unfixable("BatchNorm not built in the block's __init__")
     if stmt not in fn.body:
         raise _Unfixable("BatchNorm built conditionally")
+    later = _norm_overwriter(b.facts, cls_name)
+    if later is not None:
+        raise _Unfixable(f"a later init would overwrite it ({later})")
     weight = ref + ".weight"
     call = f"{b.spell('zeros_', fn.body[-1])}({weight})"
     b.append_to_body(fn, call)
     return "unsafe", f"Zero-init the last BatchNorm's weight: add `{call}` to `__init__`"
+
+
+def _hits_norm_weight(op) -> bool:
+    """Can this loop/applied init write a BatchNorm's weight (then a γ zeroed in the block's
+    `__init__` is overwritten when a model containing the block runs it)?"""
+    flt = op.filter
+    if op.target != "filter" or flt is None or op.kind == "zero" or \
+            op.param not in ("weight", "*") or flt.identity or flt.identity_uid:
+        return False
+    if flt.classname_sub:
+        sub = flt.classname_sub.lower()
+        return ("norm" in sub or "batch" in sub) != flt.negated
+    if flt.types is None:
+        return True
+    return any("Norm" in t for t in flt.types) != flt.negated
+
+
+def _norm_overwriter(facts, block: str) -> str | None:
+    """Where a class other than `block` (or an init function) writes BatchNorm weights in a
+    loop or an applied function, in a file that names the block (builds it directly, through
+    a helper, or as a `block=` default); None if nowhere in the linted files."""
+    for ff in facts:
+        if block not in ff.refs:
+            continue  # a model there cannot build the block by name
+        owners = [(c.name, c.ops + [o for m in c.methods.values() for o in m.ops])
+                  for c in ff.classes if c.name != block]
+        owners += [(fn.name, fn.ops) for fn in ff.functions.values()]
+        for name, ops in owners:
+            for op in ops:
+                if _hits_norm_weight(op):
+                    return f"`{name}`, {os.path.basename(op.src or ff.path)}:{op.loc.row}"
+    return None
 
 
 def _fix_randn(b: _Builder, f: Finding, node: ast.Call, h: dict):
@@ -822,6 +872,8 @@ def _fix_randn(b: _Builder, f: Finding, node: ast.Call, h: dict):
     parts = [ctx.t.segment(d) if isinstance(d, (ast.Name, ast.Attribute, ast.Constant, ast.Call,
                                                   ast.Subscript)) else f"({ctx.t.segment(d)})"
              for d in fan_nodes]
+    if all(isinstance(d, ast.Constant) and d.value == 1 for d in fan_nodes):
+        raise _Unfixable("fan-in 1: std 1 is already 1/sqrt(fan_in); scaling by 1 does nothing")
     fan = parts[0] if len(parts) == 1 else "(" + " * ".join(parts) + ")"
     _, end = ctx.t.node_span(rnd)
     b.spans.append((end, end, f" * {fan} ** -0.5"))
@@ -918,9 +970,18 @@ def _loc(f: Finding, src: _Source) -> tuple[int, int, int, int]:
     return f.row, f.col, f.end_row, f.end_col
 
 
-def _plans_for_file(src: _Source, findings: list[Finding], errors: list[str]) -> list[_Plan]:
+def _module_of(path: str) -> tuple[str, bool]:
+    from initlint.analysis.names import module_name_for
+
+    if os.path.isfile(path):
+        return module_name_for(path), path.endswith("__init__.py")
+    return os.path.splitext(os.path.basename(path))[0], False
+
+
+def _plans_for_file(src: _Source, findings: list[Finding], errors: list[str],
+                    facts=()) -> list[_Plan]:
     try:
-        ctx = _FileCtx(src.text)
+        ctx = _FileCtx(src.text, *_module_of(src.path))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     plans = []
@@ -932,10 +993,16 @@ def _plans_for_file(src: _Source, findings: list[Finding], errors: list[str]) ->
         node = ctx.call_at(*_loc(f, src))
         if node is None:
             continue
-        b = _Builder(ctx)
+        b = _Builder(ctx, facts)
         try:
             applicability, message = fixer(b, f, node, h)
             spans = b.finish()
+            if h.get("shared"):  # the call initializes other layers too: they change with it
+                applicability = "unsafe"
+                n = h.get("reach")
+                message += (f" (unsafe: this call initializes {n} layers, and every one of "
+                            f"them changes)" if n else " (unsafe: a shared init, every layer "
+                            "it reaches changes)")
         except _Unfixable:
             continue
         except Exception as exc:  # a bug in one fix must not cost the others (or the lint)
@@ -978,7 +1045,7 @@ def _plans(findings: list[Finding], sources: "_Sources", errors: list[str]) -> l
         src = sources.get(display)
         if src is None:
             continue
-        plans.extend(_plans_for_file(src, by_file[display], errors))
+        plans.extend(_plans_for_file(src, by_file[display], errors, sources.facts))
     return plans
 
 
@@ -987,9 +1054,13 @@ class _Sources:
 
     def __init__(self, report, stdin=None, current: dict | None = None):
         self.files = {r.display: r for r in report.files}
+        # with the context files': a loop there can undo a fix here
+        self.facts = [r.facts for r in list(report.files) + list(getattr(report, "context", None)
+                                                                  or []) if r.facts is not None]
         self.stdin = stdin
         self.current = current if current is not None else {}
         self.cache: dict = {}
+        self.changed: set[str] = set()  # files saved since they were linted: not fixed
 
     def get(self, display: str) -> _Source | None:
         r = self.files.get(display)
@@ -1006,7 +1077,15 @@ class _Sources:
                 data = r.text.encode("utf-8")
             elif self.stdin is not None and display == self.stdin[0] and r.path == self.stdin[0]:
                 data = self.stdin[1]
-            self.cache[display] = _load(r.path, display, data)
+            src = _load(r.path, display, data)
+            linted = getattr(r, "digest", None)
+            if src is not None and data is None and linted is not None:
+                from initlint.cache import content_hash
+
+                if content_hash(src.data) != linted:  # saved since it was linted: the
+                    self.changed.add(display)  # findings' rows are not this text's
+                    src = None
+            self.cache[display] = src
         return self.cache[display]
 
 
@@ -1257,6 +1336,10 @@ def _apply(report, cfg, unsafe: bool, diff_only: bool, stdin) -> Outcome:
             if problem:
                 messages.append(f"initlint: error: cannot write {display}: {problem}")
                 failed.append(display)
+    for display in sorted(srcs.changed):
+        what = "show the fixes for" if diff_only else "write"
+        messages.append(f"initlint: error: cannot {what} {display}: {CHANGED_ON_DISK}")
+        failed.append(display)
     if stdin is not None and not diff_only:  # like ruff: the (fixed) source goes to stdout
         out.stdout_text = current.get(stdin_name, stdin[1])
     if failed:  # what could not be written is still there
@@ -1266,6 +1349,10 @@ def _apply(report, cfg, unsafe: bool, diff_only: bool, stdin) -> Outcome:
             current.pop(display, None)
         out.findings = engine.finish(results, cfg).findings
         plans_for(out.findings)
+        for f in out.findings:  # `--fix` was tried there: "fixable with --fix" would be a lie
+            if f.filename in failed:
+                f.fix = None
+    out.write_failures = failed
     out.fixed_findings = [f for f in fixed if f.filename not in failed]
     out.fixed_files = [d for d in changed_files if d not in failed]
     n_fixed, n_files = len(out.fixed_findings), len(out.fixed_files)
@@ -1352,38 +1439,170 @@ def _unified(a: str, b: str, name: str) -> str:
     return "".join(out)
 
 
+TEMP_SUFFIX = ".initlint"
+CHANGED_ON_DISK = "it changed on disk while initlint was fixing it; your version is kept as it is"
+_PENDING_TEMPS: set[str] = set()  # temp files being written now (removed on SIGTERM/INT/HUP)
+
+
+def _writable(st: os.stat_result, path: str) -> bool:
+    """May the user write this file? The permission bits decide, also for root (whose
+    `access()` ignores them): a file the user made read-only is not replaced."""
+    if not os.access(path, os.W_OK):
+        return False
+    if not hasattr(os, "geteuid"):  # pragma: no cover - Windows: the read-only attribute
+        return bool(st.st_mode & stat.S_IWRITE)
+    if st.st_uid == os.geteuid():
+        return bool(st.st_mode & stat.S_IWUSR)
+    if st.st_gid in os.getgroups() or st.st_gid == os.getegid():
+        return bool(st.st_mode & stat.S_IWGRP)
+    return bool(st.st_mode & stat.S_IWOTH)
+
+
+def _same_bytes(path: str, expected: bytes) -> bool:
+    """Does the file hold exactly `expected` now (compared by content hash)?"""
+    import hashlib
+
+    try:
+        with open(path, "rb") as fh:
+            now = fh.read()
+    except OSError:
+        return False
+    return len(now) == len(expected) and \
+        hashlib.blake2b(now).digest() == hashlib.blake2b(expected).digest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, it is someone else's
+        return True
+    return True
+
+
+def remove_stale_temps(directory: str, base: str) -> None:
+    """Temp files of `base` that a killed initlint left behind (`.base.PID.XXXX.initlint`
+    whose PID is gone; older pid-less ones after an hour)."""
+    import time
+
+    pat = re.compile(re.escape(f".{base}.") + r"(?:(\d+)\.)?[A-Za-z0-9_]+" + re.escape(TEMP_SUFFIX))
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        m = pat.fullmatch(name)
+        if m is None:
+            continue
+        full = os.path.join(directory, name)
+        try:
+            if m.group(1) is not None:
+                if int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+                    continue
+            elif time.time() - os.lstat(full).st_mtime < 3600:
+                continue
+            os.unlink(full)
+        except OSError:
+            pass
+
+
+class _CleanupOnSignal:
+    """While a temp file exists, SIGTERM/SIGINT/SIGHUP remove it before the process dies
+    (SIGKILL cannot be caught: `remove_stale_temps` sweeps up after it on the next run)."""
+
+    SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.old = {}
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for name in self.SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            try:
+                self.old[sig] = signal.signal(sig, self._handler)
+            except (OSError, ValueError):
+                pass
+        return self
+
+    def _handler(self, sig, frame):
+        import signal
+
+        for tmp in list(_PENDING_TEMPS):
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        _PENDING_TEMPS.clear()
+        signal.signal(sig, self.old.get(sig, signal.SIG_DFL))
+        os.kill(os.getpid(), sig)  # die (or raise KeyboardInterrupt) as the signal meant
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, old in self.old.items():
+            try:
+                signal.signal(sig, old)
+            except (OSError, ValueError):
+                pass
+        return False
+
+
 def _write(src: _Source, data: bytes) -> str | None:
-    """Atomic replace: temp file beside the target, permissions kept, then os.replace."""
+    """Atomic replace: temp file beside the target, permissions kept, then os.replace; None,
+    or why the file was left as it is. The file is compared with the bytes the fixes were
+    computed from twice: before anything is written, and again after the temp file is
+    complete, right before the rename (an editor's save meanwhile is never overwritten)."""
     real = os.path.realpath(src.path)
     try:
-        with open(real, "rb") as fh:
-            if fh.read() != src.data:
-                return "it changed on disk while initlint was fixing it; left as it is"
         st = os.stat(real)
     except OSError as exc:
         return exc.strerror or str(exc)
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if not _writable(st, real):
+        return "it is read-only (no write permission); left as it is"
+    if not _same_bytes(real, src.data):
+        return CHANGED_ON_DISK
     directory = os.path.dirname(real) or "."
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(real)}.", suffix=".initlint",
-                                   dir=directory)
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+    base = os.path.basename(real)
+    remove_stale_temps(directory, base)
+    with _CleanupOnSignal():
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=TEMP_SUFFIX,
+                                       dir=directory)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        _PENDING_TEMPS.add(tmp)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+            if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                try:
+                    os.chown(tmp, st.st_uid, st.st_gid)
+                except OSError:
+                    pass
+            # the last look, as late as it can be: a save while the temp file was written
+            if not _same_bytes(real, src.data):
+                os.unlink(tmp)
+                return CHANGED_ON_DISK
+            os.replace(tmp, real)
+        except OSError as exc:
             try:
-                os.chown(tmp, st.st_uid, st.st_gid)
+                os.unlink(tmp)
             except OSError:
                 pass
-        os.replace(tmp, real)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        return exc.strerror or str(exc)
+            return exc.strerror or str(exc)
+        finally:
+            _PENDING_TEMPS.discard(tmp)
     return None
 
 

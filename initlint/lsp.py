@@ -579,4 +579,172 @@ async def code_action(ls: InitlintServer, params: T.CodeActionParams) -> list[T.
 def serve(debounce: float | None = None) -> None:
     if debounce is not None:
         server.debounce = debounce
-    server.start_io()
+    start_stdio(server)
+
+
+# --------------------------------------------------------------------------- framing
+# pygls' own stdio loop trusts the client's framing: one Content-Length that is wrong,
+# non-numeric, negative or missing, or LF-only separators, leave it waiting forever (not even
+# `shutdown` is answered), and a huge Content-Length is allocated at once. This reader takes
+# the stream apart itself: it accepts LF-only lines, skips what is not a message to the next
+# `Content-Length:` header, recovers a body whose announced length was too long (a complete
+# JSON value followed by the next header, or by silence), and refuses bodies over
+# MAX_MESSAGE_BYTES without reading them into memory. Each problem is one line on stderr.
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_HEADER_BYTES = 16 * 1024
+STALL_SECONDS = 0.5  # no new bytes for this long: a pending body may have had a wrong length
+_HEADER_START = re.compile(rb"content-length[ \t]*:", re.IGNORECASE)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def _is_json(data: bytes) -> bool:
+    import json
+
+    try:
+        return isinstance(json.loads(data), (dict, list))
+    except ValueError:
+        return False
+
+
+class Framer:
+    """Splits a JSON-RPC byte stream into message bodies. `feed(bytes)`, then `pop(stalled)`
+    until it returns None; each item is ("body", bytes) or ("problem", text)."""
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.scan_from = 0  # where to look for the next header inside a pending body
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+
+    def _drop(self, n: int) -> None:
+        del self.buf[:n]
+        self.scan_from = 0
+
+    def pop(self, stalled: bool = False):
+        buf = self.buf
+        m = _HEADER_START.search(buf)
+        if m is None:
+            keep = 32  # a header split across reads
+            if len(buf) > keep:
+                junk = bytes(buf[:-keep])
+                self._drop(len(buf) - keep)
+                if junk.strip():
+                    return "problem", f"skipped {len(junk)} bytes that are not a message"
+            return None
+        if m.start():
+            junk = bytes(buf[:m.start()])
+            self._drop(m.start())
+            if junk.strip():
+                return "problem", (f"skipped {len(junk)} bytes before a Content-Length header "
+                                   f"(a wrong Content-Length or a header without one)")
+            return self.pop(stalled)
+        e = _HEADER_END.search(buf)
+        if e is None:
+            if len(buf) > MAX_HEADER_BYTES:
+                self._drop(m.end())
+                return "problem", "a header block without an end; looking for the next message"
+            return None
+        start = e.end()
+        value = None
+        for line in re.split(rb"\r?\n", bytes(buf[:e.start()])):
+            name, _, v = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                value = v.strip()
+        if value is None or not re.fullmatch(rb"[0-9]{1,18}", value):
+            self._drop(start)
+            return "problem", (f"bad Content-Length {value.decode('latin-1') if value else ''!r}; "
+                               f"looking for the next message")
+        n = int(value)
+        if n > MAX_MESSAGE_BYTES:
+            self._drop(start)
+            return "problem", (f"a message of {n} bytes is over the limit of "
+                               f"{MAX_MESSAGE_BYTES}; skipped")
+        end = start + n
+        # a header inside the announced body, after a complete JSON value: the length lied
+        lo = max(start, self.scan_from - 32)
+        nxt = _HEADER_START.search(buf, lo, min(end, len(buf)))
+        self.scan_from = min(end, len(buf))
+        if nxt is not None and _is_json(bytes(buf[start:nxt.start()])):
+            body = bytes(buf[start:nxt.start()])
+            self._drop(nxt.start())
+            return "recovered", body
+        if len(buf) >= end:
+            body = bytes(buf[start:end])
+            self._drop(end)
+            return "body", body
+        if stalled and _is_json(bytes(buf[start:])):
+            body = bytes(buf[start:])
+            self._drop(len(buf))
+            return "recovered", body
+        return None
+
+
+def start_stdio(ls: InitlintServer, fd_in: int | None = None, stdout=None) -> None:
+    """pygls' `start_io`, with the reader above in place of its own."""
+    import sys
+
+    from pygls.io_ import StdoutWriter
+
+    ls._stop_event = threading.Event()
+    ls.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+    fd = sys.stdin.fileno() if fd_in is None else fd_in
+    try:
+        asyncio.run(_read_loop(ls, fd))
+    except BrokenPipeError:
+        log.error("the connection to the client is lost; shutting down")
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        ls.shutdown()
+
+
+async def _read_loop(ls: InitlintServer, fd: int) -> None:
+    import json
+
+    from pygls.exceptions import JsonRpcException
+
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue = asyncio.Queue()
+
+    def pump() -> None:  # a daemon thread: a blocked read never holds up the exit
+        while True:
+            try:
+                data = os.read(fd, 1 << 16)
+            except OSError:
+                data = b""
+            loop.call_soon_threadsafe(chunks.put_nowait, data)
+            if not data:
+                return
+
+    threading.Thread(target=pump, name="initlint-lsp-stdin", daemon=True).start()
+    framer = Framer()
+    eof = False
+    while not eof and not ls._stop_event.is_set():
+        stalled = False
+        try:
+            data = await asyncio.wait_for(chunks.get(), STALL_SECONDS)
+            if data:
+                framer.feed(data)
+            else:
+                eof = stalled = True
+        except asyncio.TimeoutError:
+            stalled = True
+        while True:
+            item = framer.pop(stalled)
+            if item is None:
+                break
+            kind, value = item
+            if kind == "problem":
+                log.warning("bad message framing from the client: %s", value)
+                continue
+            if kind == "recovered":
+                log.warning("bad message framing from the client: the Content-Length was "
+                            "longer than the message; read it up to the next message")
+            try:
+                message = json.loads(value, object_hook=ls.protocol.structure_message)
+                ls.protocol.handle_message(message)
+            except Exception as exc:
+                log.exception("Unable to handle message")
+                ls._report_server_error(exc, JsonRpcException)

@@ -49,13 +49,18 @@ _PROTO = pickle.HIGHEST_PROTOCOL
 TIMINGS: dict = {}
 
 
-def worker_count(jobs: int) -> int:
-    if jobs and jobs > 0:
-        return jobs
+def available_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def worker_count(jobs: int) -> int:
+    """Workers for `--jobs N`: N, but never more than the cores this process may use (the
+    work is CPU-bound: more processes only cost memory and start-up); 0 means all of them."""
+    cores = available_cores()
+    return min(jobs, cores) if jobs and jobs > 0 else cores
 
 
 def module_of(path: str) -> str:
@@ -142,13 +147,14 @@ def _join_digest(blob: bytes, facts: bytes) -> str:
 
 
 def _split(res: FileResult) -> tuple[bytes, bytes]:
-    """(the result without its facts, the facts), pickled."""
-    facts = res.facts
-    res.facts = None
+    """(the result without its facts and content hash, the facts), pickled. The hash travels
+    apart (the cache entry's digest): an edit that changes no facts keeps the join's memo."""
+    facts, digest = res.facts, res.digest
+    res.facts = res.digest = None
     try:
         blob = pickle.dumps(res, _PROTO)
     finally:
-        res.facts = facts
+        res.facts, res.digest = facts, digest
     return blob, pickle.dumps(facts, _PROTO)
 
 
@@ -181,13 +187,44 @@ def _work(chunk: list[tuple], want_hash: bool) -> tuple[int, float, list[tuple]]
         for i, path, display, data, st in chunk:
             res, st, digest = _analyze_one(path, display, data, st, want_hash)
             blob, facts = _split(res)
-            out.append((i, blob, facts, st, digest))
+            out.append((i, blob, facts, st, digest, res.digest))
     return os.getpid(), time.process_time() - t0, out
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     # a worker's objects are dropped chunk by chunk; cyclic GC would only cost time
     gc.disable()
+    _die_with_parent(parent)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive the run that started it (`kill -9` of initlint leaves
+    no process blocked on the pool's queue forever): on Linux the kernel sends it SIGKILL
+    when its parent dies (prctl PR_SET_PDEATHSIG); everywhere, a daemon thread checks
+    that the parent is still there."""
+    import signal
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+    if os.getppid() != parent:  # it died before the prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="initlint-parent-watch", daemon=True).start()
 
 
 # ---------------------------------------------------------------------- the pool
@@ -222,9 +259,9 @@ def _chunks(items: list, sizes: list[int], workers: int) -> list[list]:
 
 def run_pool(items: list[tuple], sizes: list[int], workers: int, want_hash: bool,
              sink) -> list[tuple]:
-    """Analyse `items` in `workers` processes; call sink(i, blob, facts, stat, digest) per
-    file. Returns the items that were not analysed because the pool broke. Adds the CPU time
-    of each worker to TIMINGS["workers_cpu"] (by pid)."""
+    """Analyse `items` in `workers` processes; call sink(i, blob, facts, stat, digest, hash
+    of the bytes read) per file. Returns the items that were not analysed because the pool
+    broke. Adds the CPU time of each worker to TIMINGS["workers_cpu"] (by pid)."""
     ctx, forked = _mp_context()
     if forked:
         gc.freeze()  # the children share the parent's heap pages without touching them
@@ -232,7 +269,7 @@ def run_pool(items: list[tuple], sizes: list[int], workers: int, want_hash: bool
     done: set[int] = set()
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx,
-                                 initializer=_worker_init) as pool:
+                                 initializer=_worker_init, initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_work, chunk, want_hash) for chunk in chunks]
             for fut in futures:
                 try:
@@ -241,8 +278,8 @@ def run_pool(items: list[tuple], sizes: list[int], workers: int, want_hash: bool
                     break
                 per = TIMINGS.setdefault("workers_cpu", {})
                 per[pid] = per.get(pid, 0.0) + cpu
-                for i, blob, facts, st, digest in part:
-                    sink(i, blob, facts, st, digest)
+                for i, blob, facts, st, digest, read in part:
+                    sink(i, blob, facts, st, digest, read)
                     done.add(i)
     except (BrokenProcessPool, OSError):
         pass
@@ -304,6 +341,7 @@ class Analyzer:
                         res = None
                     if isinstance(res, FileResult):
                         res.display = t.display
+                        res.digest = entry.digest  # the hash of the bytes just checked
                         results[i] = res
                         self._keys[id(res)] = (res, (module, _join_digest(entry.blob, entry.facts)),
                                                entry.digest)
@@ -317,10 +355,11 @@ class Analyzer:
 
         want_hash = cache is not None
 
-        def sink(i: int, blob: bytes, facts: bytes, st, digest) -> None:
+        def sink(i: int, blob: bytes, facts: bytes, st, digest, read) -> None:
             # unpickled now, while the workers still run: fresh files mostly mean the join runs
             res = pickle.loads(blob)
             res.facts = pickle.loads(facts)
+            res.digest = read
             results[i] = res
             if digest is not None:
                 self._keys[id(res)] = (res, (modules[i], _join_digest(blob, facts)), digest)

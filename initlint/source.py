@@ -199,6 +199,12 @@ def read_bytes(path: str) -> bytes:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise SourceError("symbolic link loop", 1, 1) from None
+        try:  # a socket cannot be opened at all (ENXIO: "No such device or address")
+            st = os.stat(path)
+        except OSError:
+            st = None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise SourceError(_not_regular(st.st_mode), 1, 1) from None
         raise SourceError(f"cannot read: {exc.strerror or exc}", 1, 1) from None
     try:
         st = os.fstat(fd)

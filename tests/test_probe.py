@@ -6,6 +6,7 @@ several targets in one run share one child (the runner re-seeds per target).
 """
 
 import json
+import math
 import os
 import sys
 import time
@@ -474,3 +475,20 @@ def test_probe_on_cuda():
     deep, conv = objs
     assert deep["device"].startswith("cuda") and kinds(deep) == ["vanishing"]
     assert conv["verdicts"] == [] and conv["cuda_peak_mb"] > 0
+    # probe v2 on the GPU: the trace, the prediction and the verdicts of real architectures,
+    # inputs given by a function (moved to the device), a user loss
+    A = "tests.probe_models.arch"
+    r = probe(f"{A}:GPT", f"{A}:ViT", f"{A}:BiasMLP", "--device", "cuda", "--path", ROOT,
+              "--output-format", "json", "--no-static", "--batch-size", "8")
+    gpt, vit, bias = json.loads(r.stdout)
+    assert gpt["device"].startswith("cuda") and gpt["verdicts"] == [] and vit["verdicts"] == []
+    assert kinds(bias) == ["collapsed"]
+    for obj in (gpt, vit, bias):
+        assert obj["prediction"]["within_2x"] == obj["prediction"]["predicted"] > 0
+    r = probe(f"{A}:TwoInputs", "--inputs", f"{A}:two_inputs_batch", "--device", "cuda",
+              "--path", ROOT, "--output-format", "json", "--no-static")
+    two = json.loads(r.stdout)
+    assert r.exit_code == 0 and two["device"].startswith("cuda"), r.output
+    r = probe(f"{A}:GPT", "--loss", f"{A}:gpt_loss", "--device", "cuda", "--path", ROOT,
+              "--output-format", "json", "--no-static", "--batch-size", "4")
+    assert r.exit_code == 0 and math.isfinite(json.loads(r.stdout)["loss"]), r.output

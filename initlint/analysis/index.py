@@ -14,6 +14,10 @@ from initlint import knowledge as K
 from initlint.analysis.model import ClassFacts, FileFacts, Filter, FunctionFacts, InitOp, LayerSpec
 
 MAX_DEPTH = 8
+# The ancestors looked at per class: real class trees are a few dozen deep at most, and every
+# rule that walks a class's ancestors costs their number, so a generated 5,000-deep chain
+# would cost 5,000² steps; a class deeper than this is judged on its nearest MAX_MRO.
+MAX_MRO = 256
 
 
 @dataclass
@@ -160,12 +164,15 @@ class Index:
             return self._mro_cache[key]
         self._mro_cache[key] = [cls]
         out = [cls]
+        seen = {key}  # by identity: facts compare field by field, which is slow and deep
         for b in cls.bases:
             c = self.find_class(b)
             if c is not None and c is not cls:
                 for x in self.mro(c):
-                    if x not in out:
+                    if id(x) not in seen:
+                        seen.add(id(x))
                         out.append(x)
+        del out[MAX_MRO:]  # a hostile 5,000-deep chain must not cost depth² (see MAX_MRO)
         self._mro_cache[key] = out
         return out
 

@@ -189,10 +189,12 @@ def _peak_rss_mb() -> float | None:
     return kb / 1024 if sys.platform != "darwin" else kb / (1024 * 1024)
 
 
-def _import_target(job: dict):
+def _import_target(job: dict, modname: str | None = None, attr: str | None = None,
+                   target: str | None = None):
     from initlint.probe.measure import ProbeError
 
-    modname, attr = job["module"], job["attr"]
+    modname, attr = modname or job["module"], attr or job["attr"]
+    target = target or job["target"]
     try:
         module = importlib.import_module(modname)
     except ModuleNotFoundError as exc:
@@ -218,7 +220,7 @@ def _import_target(job: dict):
             found = sorted(n for n, v in vars(module).items() if isinstance(v, type) and
                            issubclass(v, nn.Module) and getattr(v, "__module__", "") == modname)
             hint = (f"`{modname}` defines these nn.Module classes: {', '.join(found[:8])}"
-                    if found else f"check the name after the colon in `{job['target']}`")
+                    if found else f"check the name after the colon in `{target}`")
             raise ProbeError("attribute", f"`{modname}` has no attribute `{attr}`", hint)
         obj = getattr(obj, part)
     return obj, None
@@ -252,7 +254,7 @@ def _run_job(i: int, job: dict, req: dict, status: Status, device) -> dict:
         t1 = time.perf_counter()
         kwargs = job.get("kwargs") or {}
         try:
-            model = factory(**kwargs)
+            model, how = _build(factory, kwargs)
         except BaseException as exc:  # noqa: BLE001
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -271,8 +273,21 @@ def _run_job(i: int, job: dict, req: dict, status: Status, device) -> dict:
         status(f"moving the model to {device}", i)
         model.to(device)
         stage = "input"
-        x, input_info = M.build_input(model, job.get("input_shape"), int(job["batch_size"]),
-                                      device)
+        if job.get("inputs"):
+            x, input_info = _user_batch(job, model, device)
+        else:
+            x, input_info = M.build_input(model, job.get("input_shape"),
+                                          int(job["batch_size"]), device,
+                                          bool(job.get("batch_given")))
+        if how:
+            input_info["built"] = how
+        loss_fn = None
+        if job.get("loss"):
+            lmod, _, lattr = job["loss"].rpartition(":")
+            loss_fn, err = _import_target(job, lmod, lattr, job["loss"])
+            if err is not None:
+                return err
+        static = _static(job, req, model, modules) if req.get("predict", True) else {}
         stage = "forward"
         status("forward and backward pass", i)
         _seed_all(seed)
@@ -280,23 +295,27 @@ def _run_job(i: int, job: dict, req: dict, status: Status, device) -> dict:
             torch.cuda.reset_peak_memory_stats(device)
         t2 = time.perf_counter()
         try:
-            data = M.measure(model, x)
+            data = M.measure(model, x, seed=seed, static=static, loss_fn=loss_fn,
+                             predict=req.get("predict", True))
         except BaseException as exc:  # noqa: BLE001
             if isinstance(exc, (KeyboardInterrupt, M.ProbeError)):
                 raise
             hint = (f"the input {tuple(input_info['input_shape'])} was "
                     f"{input_info['input_note']}; pass --input-shape (batch size first) if the "
                     "model expects another shape")
-            if isinstance(exc, TypeError) and "positional argument" in str(exc):
-                hint = "the probe calls model(x) with one input tensor; " + hint
+            if isinstance(exc, TypeError) and "argument" in str(exc):
+                hint = ("the probe calls the model with what --inputs returns, or with one "
+                        "input tensor (pass --inputs module:make_batch for any other "
+                        "arguments); " + hint)
             stage = "backward" if "backward" in _tb_funcs(exc) else "forward"
             return _error(stage, exc, hint, **input_info)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         timings["measure_s"] = time.perf_counter() - t2
+        data["warnings"] = data.get("warnings", []) + job.get("_notes", [])
         result = {"ok": True, "target": job["target"], "device": str(device),
                   "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
-                  "parameters": n_params, "seed": seed, "batch_size": int(x.shape[0]) if x.dim() else 1,
+                  "parameters": n_params, "seed": seed, "batch_size": x.size(),
                   **input_info, **data, "modules": modules}
         if req.get("lsuv"):
             stage = "lsuv"
@@ -305,12 +324,13 @@ def _run_job(i: int, job: dict, req: dict, status: Status, device) -> dict:
             order = M.weight_layer_order(data["layers"])
             t3 = time.perf_counter()
             rows, scaled = M.lsuv(model, x, order, lambda: _seed_all(seed),
-                                  status=lambda s: status(s, i))
+                                  status=lambda s: status(s, i),
+                                  skip=M.normalized_after(data["layers"]))
             result["lsuv"] = {"layers": rows, "tolerance": 0.1}
             if req.get("lsuv_apply"):
                 status("measuring the LSUV-scaled copy", i)
                 _seed_all(seed)
-                result["lsuv"]["after"] = M.measure(scaled, x)
+                result["lsuv"]["after"] = M.measure(scaled, x, seed=seed, predict=False)
             del scaled
             timings["lsuv_s"] = time.perf_counter() - t3
         if device.type == "cuda":
@@ -327,8 +347,124 @@ def _run_job(i: int, job: dict, req: dict, status: Status, device) -> dict:
         return _error(stage, exc)
 
 
+def _build(factory, kwargs: dict):
+    """factory(**kwargs); for a Hugging Face model class (one with a `config_class`), the
+    model built from its config: Class(Class.config_class(**kwargs)) (random init, no
+    download); for an Auto class, AutoConfig.for_model(model_type, ...). Returns (model, how)."""
+    cfg_cls = getattr(factory, "config_class", None)
+    if isinstance(factory, type) and "config" not in kwargs:
+        if cfg_cls is not None and callable(cfg_cls) and hasattr(factory, "from_pretrained"):
+            model = factory(cfg_cls(**kwargs))
+            return model, f"from {cfg_cls.__name__}({_kw_text(kwargs)})"
+        if hasattr(factory, "from_config") and "model_type" in kwargs:
+            import transformers
+
+            kw = dict(kwargs)
+            conf = transformers.AutoConfig.for_model(kw.pop("model_type"), **kw)
+            return factory.from_config(conf), f"from {type(conf).__name__}({_kw_text(kwargs)})"
+    return factory(**kwargs), ""
+
+
+def _kw_text(kwargs: dict) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def _user_batch(job: dict, model, device):
+    """Call the --inputs function: fn(batch_size) when it takes an argument (fn(batch_size,
+    model) when it takes two, or a `model` parameter), else fn()."""
+    import inspect
+
+    from initlint.probe import measure as M
+
+    spec = job["inputs"]
+    mod, _, attr = spec.rpartition(":")
+    fn, err = _import_target(job, mod, attr, spec)
+    if err is not None:
+        raise M.ProbeError("input", f"could not import --inputs {spec}: {err['exc_type']}: "
+                           f"{err['exc_message']}", err.get("hint", ""))
+    if not callable(fn):
+        raise M.ProbeError("input", f"--inputs {spec} is a {type(fn).__name__}, not a function",
+                           "give a function that returns the batch")
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    pos = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+           and p.default is p.empty]
+    args: list = []
+    kwargs: dict = {}
+    if any(p.name == "model" for p in params):
+        kwargs["model"] = model
+        pos = [p for p in pos if p.name != "model"]
+    if pos:
+        args.append(int(job["batch_size"]))
+    if len(pos) >= 2:
+        args.append(model)
+    _seed_all(int(job.get("seed", 0)))
+    try:
+        value = fn(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        w = _user_frame(exc)
+        at = f" (at {w['file']}:{w['line']})" if w else ""
+        raise M.ProbeError("input", f"--inputs {spec} raised {type(exc).__name__}: "
+                           f"{str(exc).strip()[:300]}{at}", "fix the batch function") from None
+    return M.batch_from(value, model, device, f"--inputs {spec}")
+
+
+def _static(job: dict, req: dict, model, modules: list[dict]) -> dict:
+    """The static analysis's init moments per parameter, for the prediction (empty when the
+    analysis cannot read the model's source)."""
+    import torch
+
+    from initlint.probe import predict as P
+
+    files = sorted({m["file"] for m in modules if m.get("file") and m["file"].endswith(".py")
+                    and os.path.isfile(m["file"])})
+    if not files:
+        return {}
+    try:
+        from initlint.analysis.names import module_name_for
+        from initlint.config import load
+
+        cfg = load(req.get("config_path"))
+        inits = P.static_inits(files, cfg)
+        names = {f: module_name_for(f) for f in files}
+        rows = [dict(m, static_key=f"{names[m['file']]}.{m['qualname']}" if m.get("file") in
+                     names else None) for m in modules]
+        shapes = {}
+        for n, p in model.named_parameters():
+            # a bias takes the fans of its layer's weight
+            owner = model.get_submodule(n.rpartition(".")[0]) if "." in n else model
+            w = p if p.dim() >= 2 else getattr(owner, "weight", None)
+            f = P.fans(tuple(w.shape)) if isinstance(w, torch.Tensor) else None
+            if f is not None:
+                shapes[n] = f
+        return P.static_moments(rows, inits, shapes)
+    except Exception as exc:  # noqa: BLE001 - the analysis failing costs only the static inits
+        job.setdefault("_notes", []).append(
+            f"the static analysis could not be read for the prediction ({type(exc).__name__}: "
+            f"{exc}); it uses the built parameters")
+        return {}
+
+
 def _tb_funcs(exc: BaseException) -> set[str]:
     return {f.name for f in traceback.extract_tb(exc.__traceback__)}
+
+
+def _subreaper() -> None:
+    """Orphans of this process's descendants are re-parented to it (Linux prctl
+    PR_SET_CHILD_SUBREAPER), so the parent finds them under it when it kills the tree."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(argv[1], encoding="utf-8") as fh:
         req = json.load(fh)
     faulthandler.enable()
+    _subreaper()
     status = Status(req["status_file"])
     out_dir = req["result_dir"]
     first = int(req.get("first_job", 0))
@@ -380,4 +517,21 @@ def main(argv: list[str] | None = None) -> int:
         import gc
 
         gc.collect()
+    _end_descendants()
     return 0
+
+
+def _end_descendants() -> None:
+    """Processes the user's code started and left running die with the probe (once this
+    process exits they would be re-parented away, out of the parent's reach)."""
+    if os.name != "posix":
+        return
+    import signal
+
+    from initlint.probe.runner import descendants
+
+    for pid in descendants(os.getpid()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

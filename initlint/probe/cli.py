@@ -96,6 +96,17 @@ def parse_target(spec: str, base: str):
     return mod, attr, None
 
 
+def _check_function(spec, where: str = "--inputs") -> str:
+    """`module:function` (a dotted module, imported in the child from --path)."""
+    if not isinstance(spec, str) or ":" not in spec:
+        raise UsageError(f"{where} {spec!r}: expected MODULE:FUNCTION, e.g. data:make_batch")
+    mod, _, attr = spec.rpartition(":")
+    if not _DOTTED.match(mod) or not _DOTTED.match(attr):
+        raise UsageError(f"{where} {spec!r}: expected a dotted module name and a function "
+                         "name, e.g. data:make_batch")
+    return spec
+
+
 def _number(table, key, where, kind, minimum, open_min=False):
     if key not in table:
         return None
@@ -130,6 +141,9 @@ def settings_from_config(cfg) -> dict:
         out["device"] = t["device"]
     if "input-shape" in t:
         out["input-shape"] = parse_shape(t["input-shape"], f"{where}.input-shape")
+    for key in ("inputs", "loss"):
+        if key in t:
+            out[key] = _check_function(t[key], f"{where}.{key}")
     if "path" in t:
         if not isinstance(t["path"], str):
             raise UsageError(f"{where}.path: expected a string")
@@ -147,10 +161,11 @@ def settings_from_config(cfg) -> dict:
             if isinstance(item, str):
                 items.append({"target": item})
             elif isinstance(item, dict):
-                unknown = set(item) - {"target", "kwargs", "input-shape", "batch-size"}
+                unknown = set(item) - {"target", "kwargs", "input-shape", "batch-size",
+                                       "inputs", "loss"}
                 if unknown:
                     raise UsageError(f"{w}: unknown key {sorted(unknown)[0]!r} (known: "
-                                     "batch-size, input-shape, kwargs, target)")
+                                     "batch-size, input-shape, inputs, kwargs, loss, target)")
                 if not isinstance(item.get("target"), str):
                     raise UsageError(f"{w}: needs target = \"module:Factory\"")
                 entry = {"target": item["target"]}
@@ -162,6 +177,9 @@ def settings_from_config(cfg) -> dict:
                     entry["input-shape"] = parse_shape(item["input-shape"], f"{w}.input-shape")
                 if "batch-size" in item:
                     entry["batch-size"] = _number(item, "batch-size", w, int, 1)
+                for key in ("inputs", "loss"):
+                    if key in item:
+                        entry[key] = _check_function(item[key], f"{w}.{key}")
                 items.append(entry)
             else:
                 raise UsageError(f"{w}: expected a string or a table, got {item!r}")
@@ -222,6 +240,13 @@ class Progress:
               help="Directory put first on the child's import path (default: the current one).")
 @click.option("--input-shape", metavar="N,C,H,W",
               help="Input shape, batch size first (default: inferred from the first layer).")
+@click.option("--inputs", "inputs_spec", metavar="MODULE:FUNCTION",
+              help="A function that returns the batch: a tensor (model(x)), a tuple (model(*args)), "
+                   "a dict (model(**d), or model(d) when forward takes one argument) or "
+                   "(args, kwargs). Called with the batch size when it takes an argument.")
+@click.option("--loss", "loss_spec", metavar="MODULE:FUNCTION",
+              help="A function of the model output returning the scalar to backpropagate "
+                   "(default: a fixed, seeded random direction).")
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Batch size for an inferred input shape (default 64).")
 @click.option("--threshold", type=click.FloatRange(min=1, min_open=True),
@@ -231,7 +256,7 @@ class Progress:
               help="Wall-clock limit per target in seconds (default 120).")
 @click.option("--memory-mb", type=click.IntRange(min=1),
               help="Address-space budget of the child on top of torch's own, MiB (default: "
-                   "the machine's physical memory; not applied on CUDA).")
+                   "4096 or half the memory available, whichever is less; not applied on CUDA).")
 @click.option("--device", type=click.Choice(DEVICES), help="Where to run (default auto).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every RNG.")
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text",
@@ -248,7 +273,8 @@ class Progress:
               help="Configuration file to use.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 @click.option("--verbose", "-v", is_flag=True, help="Print the child's traceback and output on errors.")
-def probe(targets, kwargs_json, path, input_shape, batch_size, threshold, timeout, memory_mb,
+def probe(targets, kwargs_json, path, inputs_spec, loss_spec, input_shape, batch_size,
+          threshold, timeout, memory_mb,
           device, seed, output_format, output_file, plot_path, lsuv, lsuv_apply, no_static,
           config_path, quiet, verbose) -> None:
     """Build the model TARGET (`pkg.module:Factory`, a class or a callable returning an
@@ -300,20 +326,26 @@ def probe(targets, kwargs_json, path, input_shape, batch_size, threshold, timeou
               f"`targets = [\"models.mlp:MLP\"]` under [tool.initlint.probe]{where}")
     jobs = []
     try:
+        for spec in (inputs_spec, loss_spec):
+            if spec:
+                _check_function(spec)
         for s in specs:
             module, attr, extra = parse_target(s["target"], cwd)
             jobs.append(Job(
                 target=s["target"], module=module, attr=attr,
                 kwargs=kwargs if targets else s.get("kwargs", kwargs),
                 input_shape=shape or s.get("input-shape") or conf.get("input-shape"),
-                batch_size=s.get("batch-size") or bs, extra_path=extra))
+                batch_size=s.get("batch-size") or bs, extra_path=extra,
+                inputs=inputs_spec or s.get("inputs") or conf.get("inputs"),
+                loss=loss_spec or s.get("loss") or conf.get("loss"),
+                batch_given=bool(batch_size or s.get("batch-size") or conf.get("batch-size"))))
     except UsageError as exc:
         _fail(str(exc))
     thr = threshold or conf.get("threshold") or DEFAULTS["threshold"]
     opts = Options(path=import_path, device=device or conf.get("device") or DEFAULTS["device"],
                    memory_mb=memory_mb or conf.get("memory-mb") or 0, seed=seed,
                    timeout=timeout or conf.get("timeout") or DEFAULTS["timeout"],
-                   lsuv=lsuv, lsuv_apply=lsuv_apply)
+                   lsuv=lsuv, lsuv_apply=lsuv_apply, config_path=cfg.path)
     prog = Progress([j.target for j in jobs], enabled=not quiet)
     try:
         results = run(jobs, opts, progress=prog)
@@ -361,7 +393,7 @@ def probe(targets, kwargs_json, path, input_shape, batch_size, threshold, timeou
 
             dest = rep.plot_name(plot_path, k, len(jobs))
             try:
-                plotmod.plot(dest, job.target, res, verdicts)
+                plotmod.plot(dest, job.target, res, verdicts, thr)
             except OSError as exc:
                 _fail(f"--plot: cannot write {dest}: {exc.strerror or exc}")
             if output_format == "text" and not quiet:

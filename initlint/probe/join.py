@@ -119,6 +119,15 @@ def _std(ix: _Index, name: str):
     return r.get("out_std") if r else None
 
 
+def _predicted(ix: _Index, names: list[str]) -> str:
+    """`; static prediction 0.58 → 0.41` over these layers' outputs, when predicted."""
+    vals = [(ix.first_row.get(n) or {}).get("predicted") for n in names]
+    if not vals or any(not finite(v) for v in vals):
+        return ""
+    return "; static prediction of the output std " + " → ".join(
+        f"{fmt(v)} at `{label(n)}`" for n, v in zip(names, vals))
+
+
 def _per_step(s0, s1, steps):
     r = s1 / s0
     return r, (r ** (1 / steps) if r > 0 else 0.0)
@@ -143,6 +152,7 @@ def _shrink(ix: _Index, mod: str, prefix: str, chain_end: str | None):
             text = (f"std of the signal entering `{label(order[a])}` {fmt(s0)} → entering "
                     f"`{label(order[b])}` {fmt(s1)} ({ratio_text(r)} over {steps} layer"
                     f"{'s' if steps > 1 else ''}, ×{per:.2f} per layer; He init keeps ≈1)")
+            text += _predicted(ix, [order[a], order[b]])
             return ("confirmed" if per < PER_LAYER_SHRINK else "not confirmed"), text
     # the last layers: compare outputs, unless a normalization sits in between
     k = max(j, i + 1)
@@ -159,7 +169,7 @@ def _shrink(ix: _Index, mod: str, prefix: str, chain_end: str | None):
     r, per = _per_step(s0, s1, steps)
     text = (f"output std {fmt(s0)} at `{label(mod)}` → {fmt(s1)} at `{label(order[k])}` "
             f"({ratio_text(r)} over {steps} layer{'s' if steps > 1 else ''}, ×{per:.2f} per "
-            "layer; He init keeps ≈1)")
+            "layer; He init keeps ≈1)") + _predicted(ix, [mod, order[k]])
     return ("confirmed" if per < PER_LAYER_SHRINK else "not confirmed"), text
 
 
@@ -186,7 +196,8 @@ def _judge(code: str, finding, prefix: str, ix: _Index, chain_end: str | None):
             return "not measured", f"output std {fmt(s1)} at `{label(mod)}`, {fmt(s0)} at {ref}"
         g = s1 / s0
         text = (f"output std {fmt(s0)} at {ref} → {fmt(s1)} at `{label(mod)}` "
-                f"({ratio_text(g)} in one layer)")
+                f"({ratio_text(g)} in one layer)") + _predicted(
+                    ix, ([ix.order[i - 1]] if i > 0 else []) + [mod])
         return ("confirmed" if g >= GAIN_OFF or g <= 1 / GAIN_OFF else "not confirmed"), text
     if code == "IL201":
         p = ix.weight_of(full)

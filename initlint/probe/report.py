@@ -12,7 +12,10 @@ from initlint.probe.verdicts import finite, fmt, label, weight_order
 SPARK = "▁▂▃▄▅▆▇█"
 ASCII_SPARK = "_.-=+*#@"
 LAYER_KEYS = ("name", "type", "call", "out_mean", "out_std", "zero_fraction", "grad_std",
-              "in_std", "saturated_fraction", "weight", "param")
+              "in_std", "saturated_fraction", "weight", "param", "norm", "spread", "predicted",
+              "predicted_from", "residual_end", "stream",
+              "quantiles")
+PREDICTION_OK = 2.0  # predicted within 2× of measured counts as a match
 
 
 def unicode_ok(stream=None) -> bool:
@@ -57,6 +60,8 @@ def to_json(target: str, res: dict, verdicts: list, static: dict | None, thresho
         "layers": _layers_json(res["layers"]),
         "params": res["params"], "output": res["output"], "loss": res.get("loss"),
         "verdicts": verdicts, "static": static,
+        "prediction": prediction_check(res["layers"]),
+        "init_mismatch": res.get("init_mismatch", []),
         "lsuv": None, "timings": res.get("timings"), "peak_rss_mb": res.get("peak_rss_mb"),
         "memory_limit_mb": res.get("memory_limit_mb"), "warnings": res.get("warnings", []),
     }
@@ -179,14 +184,19 @@ def _table(layers, uni) -> list[str]:
     names = [label(r["name"]) + (f"#{r['call']}" if r["call"] > 1 else "") for r in layers]
     nw = max([5] + [len(n) for n in names])
     tw = max([4] + [len(r["type"]) for r in layers])
+    pred = any(r.get("predicted") is not None for r in layers)
     head = (f"  {'#':>3}  {'layer':<{nw}}  {'type':<{tw}}  {'out mean':>9}  {'out std':>9}  "
+            + (f"{'predicted':>9}  " if pred else "") +
             f"{'zeros':>6}  {'grad std':>9}  std (log scale)")
     lines = [head]
     for k, (r, n) in enumerate(zip(layers, names), 1):
         zf = r.get("zero_fraction")
         z = f"{zf:.1%}" if zf is not None else "—"
+        p = ""
+        if pred:
+            p = f"{fmt(r.get('predicted')) if r['weight'] else '':>9}  "
         lines.append(f"  {k:>3}  {n:<{nw}}  {r['type']:<{tw}}  {fmt(r.get('out_mean')):>9}  "
-                     f"{fmt(r.get('out_std')):>9}  {z:>6}  {fmt(r.get('grad_std')):>9}  "
+                     f"{fmt(r.get('out_std')):>9}  {p}{z:>6}  {fmt(r.get('grad_std')):>9}  "
                      f"{_bar(r.get('out_std'), lo, hi, 20, uni)}")
     if not uni:
         lines = [ln.replace("—", "-") for ln in lines]
@@ -215,6 +225,12 @@ def render_text(target: str, res: dict, verdicts: list, static: dict | None,
     if spark:
         lines.append("")
         lines.append(f"  output std of the {len(wr)} weight-layer calls (log scale): {spark}")
+    summary = prediction_summary(res["layers"])
+    if summary:
+        lines.append(f"  {summary}")
+    for m in res.get("init_mismatch") or []:
+        lines.append(f"  note: the static analysis reads `{m['param']}` as {m['static']} (std "
+                     f"{fmt(m['static_std'])}); the built weight has std {fmt(m['built_std'])}")
     for w in res.get("warnings", []):
         lines.append(f"  note: {w}")
     lines.append("")
@@ -281,6 +297,31 @@ def render_text(target: str, res: dict, verdicts: list, static: dict | None,
         text = text.replace("→", "->").replace("×", "x").replace("—", "-").replace("·", ".")
         text = text.encode("ascii", "replace").decode("ascii")
     return text
+
+
+def prediction_check(layers: list[dict]) -> dict:
+    """Predicted vs measured output std over the weight-layer calls."""
+    rows = [r for r in layers if r["weight"]]
+    both = [r for r in rows if finite(r.get("predicted")) and finite(r.get("out_std"))]
+    ratios = []
+    for r in both:
+        a, b = r["predicted"], r["out_std"]
+        ratios.append(1.0 if a == b else (math.inf if min(a, b) == 0 else max(a, b) / min(a, b)))
+    within = sum(1 for x in ratios if x <= PREDICTION_OK)
+    static = sum(1 for r in rows if r.get("predicted_from") == "static")
+    return {"weight_layers": len(rows), "predicted": len(both), "within_2x": within,
+            "worst_ratio": max(ratios) if ratios else None, "static_inits": static}
+
+
+def prediction_summary(layers: list[dict]) -> str:
+    c = prediction_check(layers)
+    if not c["predicted"]:
+        return ""
+    worst = f", worst ×{c['worst_ratio']:.3g}" if finite(c["worst_ratio"]) else ""
+    return (f"prediction: {c['within_2x']} of {c['predicted']} predicted weight-layer outputs "
+            f"within 2× of the measured std{worst} (init from the static analysis for "
+            f"{c['static_inits']} of {c['weight_layers']}, from the built parameters for the "
+            "rest)")
 
 
 def plot_name(path: str, index: int, count: int) -> str:

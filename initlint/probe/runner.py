@@ -37,11 +37,15 @@ class Job:
     input_shape: list[int] | None = None
     batch_size: int = 64
     extra_path: str | None = None  # package root of a target given as a file
+    inputs: str | None = None  # module:function returning the batch (--inputs)
+    loss: str | None = None  # module:function(output) -> scalar (--loss)
+    batch_given: bool = False  # the batch size was chosen by the user
 
     def to_json(self) -> dict:
         return {"target": self.target, "module": self.module, "attr": self.attr,
                 "kwargs": self.kwargs, "input_shape": self.input_shape,
-                "batch_size": self.batch_size, "extra_path": self.extra_path}
+                "batch_size": self.batch_size, "extra_path": self.extra_path,
+                "inputs": self.inputs, "loss": self.loss, "batch_given": self.batch_given}
 
 
 @dataclass
@@ -53,14 +57,36 @@ class Options:
     timeout: float = 120.0
     lsuv: bool = False
     lsuv_apply: bool = False
+    config_path: str | None = None
+
+
+MEMORY_CAP_MB = 4096     # the default budget: at most 4 GiB ...
+MEMORY_SHARE = 0.5       # ... and at most half of the memory available when the probe starts
+MEMORY_FLOOR_MB = 1024
+
+
+def _available_mb() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") // 2 ** 20
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def default_memory_mb() -> int:
-    """Physical memory in MiB (the address-space budget above torch's own baseline)."""
-    try:
-        return max(2048, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2 ** 20)
-    except (ValueError, OSError, AttributeError):
-        return 16384
+    """The default address-space budget of the child above torch's own baseline, MiB:
+    min(4 GiB, half the memory available now), at least 1 GiB, so a probe on a shared machine
+    cannot take it over. --memory-mb (or `memory-mb`) overrides it."""
+    avail = _available_mb()
+    if avail is None:
+        return MEMORY_CAP_MB
+    return max(MEMORY_FLOOR_MB, min(MEMORY_CAP_MB, int(avail * MEMORY_SHARE)))
 
 
 def _read_status(path: str) -> dict | None:
@@ -83,17 +109,104 @@ def _exited(proc: subprocess.Popen) -> bool:
     return proc.poll() is not None
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    if os.name == "posix":
+def _proc_table() -> dict[int, tuple[int, int, int]]:
+    """pid -> (parent pid, process group, start time) of every process /proc shows."""
+    out = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return out
+    for name in names:
+        if not name.isdigit():
+            continue
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    else:  # pragma: no cover - Windows
-        try:
-            proc.kill()
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                data = fh.read()
         except OSError:
-            pass
+            continue
+        rest = data[data.rfind(b")") + 2:].split()
+        try:  # state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+            out[int(name)] = (int(rest[1]), int(rest[2]), int(rest[19]))  # ... starttime
+        except (IndexError, ValueError):
+            continue
+    return out
+
+
+def descendants(pid: int, table: dict | None = None) -> dict[int, tuple[int, int]]:
+    """Every process below `pid` (through parent links, whatever session or group it moved
+    to): pid -> (process group, start time)."""
+    table = _proc_table() if table is None else table
+    kids: dict[int, list[int]] = {}
+    for p, (ppid, _g, _t) in table.items():
+        kids.setdefault(ppid, []).append(p)
+    out, todo = {}, [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            if k not in out and k != pid:
+                out[k] = (table[k][1], table[k][2])
+                todo.append(k)
+    return out
+
+
+class Tree:
+    """The child and every process it starts. The child makes itself a subreaper (orphans of
+    its descendants are re-parented to it, not to init), and the parent samples the tree while
+    it waits, so a grandchild that calls setsid() or double-forks is still found and killed."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.seen: dict[int, tuple[int, int]] = {}
+        self.last = 0.0
+
+    def sample(self, every: float = 0.25) -> None:
+        now = time.monotonic()
+        if os.name != "posix" or now - self.last < every:
+            return
+        self.last = now
+        self.seen.update(descendants(self.proc.pid))
+
+    def kill(self) -> int:
+        """SIGKILL the child's group, every descendant (and its group); returns how many
+        processes besides the child were killed."""
+        if os.name != "posix":  # pragma: no cover - Windows
+            try:
+                self.proc.kill()
+            except OSError:
+                pass
+            return 0
+        killed: set[int] = set()
+        for _round in range(10):
+            table = _proc_table()
+            found = descendants(self.proc.pid, table)
+            # processes seen earlier whose parent has exited: the same pid with the same start
+            # time is the same process
+            for pid, (grp, start) in self.seen.items():
+                now = table.get(pid)
+                if now is not None and now[2] == start:
+                    found.setdefault(pid, (now[1], start))
+            fresh = {p: v for p, v in found.items() if p not in killed}
+            for pid, (grp, _start) in fresh.items():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                if grp > 1 and grp != os.getpgrp():
+                    try:
+                        os.killpg(grp, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+            killed.update(fresh)
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            if not fresh:
+                break
+        return len(killed)
+
+
+def _n_procs(n: int) -> str:
+    return "no other process" if n == 0 else f"the {n} process{'es' if n != 1 else ''}"
 
 
 def _tail(path: str, limit: int = 4000) -> str:
@@ -127,7 +240,7 @@ def run(jobs: list[Job], opts: Options, progress=None) -> list[dict]:
 def _run_child(jobs, start, opts: Options, results, progress) -> int:
     """Run jobs[start:] in one child; returns the index of the first job still to run."""
     with tempfile.TemporaryDirectory(prefix="initlint-probe-") as tmp:
-        req = {"path": opts.path, "device": opts.device,
+        req = {"path": opts.path, "device": opts.device, "config_path": opts.config_path,
                "memory_mb": opts.memory_mb or default_memory_mb(), "seed": opts.seed,
                "lsuv": opts.lsuv or opts.lsuv_apply, "lsuv_apply": opts.lsuv_apply,
                "jobs": [j.to_json() for j in jobs], "first_job": start,
@@ -149,9 +262,12 @@ def _run_child(jobs, start, opts: Options, results, progress) -> int:
         # child's own start-up (the interpreter, `import torch`) gets the limit plus a minute
         current, job_start, stage = -1, time.monotonic(), "starting the probe process"
         timed_out = False
+        tree = Tree(proc)
+        killed = 0
         try:
             while not _exited(proc):
                 time.sleep(POLL_S)
+                tree.sample()
                 st = _read_status(req["status_file"])
                 now = time.monotonic()
                 if st is not None:
@@ -165,7 +281,7 @@ def _run_child(jobs, start, opts: Options, results, progress) -> int:
                 if progress is not None:
                     progress(max(current, start), stage, now - job_start)
         finally:
-            _kill_group(proc)  # on expiry, on Ctrl-C, and leftovers of a normal exit
+            killed = tree.kill()  # on expiry, on Ctrl-C, and leftovers of a normal exit
             rc = proc.wait()
         in_startup = current < 0
         current = max(current, start)
@@ -187,10 +303,12 @@ def _run_child(jobs, start, opts: Options, results, progress) -> int:
                                   f"{opts.timeout + STARTUP_EXTRA_S:g} s" if in_startup else
                                   f"the time limit of {opts.timeout:g} s was hit while {stage}"),
                               "where": None, "traceback": "", "log": log_tail,
-                              "hint": "the probe process and its children were killed; raise "
+                              "hint": f"the probe process and {_n_procs(killed)} it started "
+                              "were killed; raise "
                               "--timeout (or `timeout` in [tool.initlint.probe]) if the model "
                               "is just slow, or use a smaller --batch-size",
-                              "context": {"elapsed_s": round(elapsed, 2), "during": stage}}
+                              "context": {"elapsed_s": round(elapsed, 2), "during": stage,
+                                          "killed_descendants": killed}}
             else:
                 how = (f"was killed by {_signal_name(rc)}" if rc < 0 else
                        f"exited with status {rc}")

@@ -59,3 +59,22 @@ def env_marker():
 
 def big_linear():
     return nn.Linear(10_000, 10_000)  # 400 MB of float32
+
+
+def escapes(pid_file):
+    """Starts a child in a new session and a double-forked daemon (its parent exits, it is
+    re-parented), then hangs: the time limit must kill both."""
+    code = "import time; time.sleep(600)"
+    a = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    daemon = ("import os, subprocess, sys\n"
+              "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], "
+              "start_new_session=True)\n"
+              f"open({pid_file!r} + '.d', 'w').write(str(p.pid))\n"
+              "os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", daemon], check=True)
+    with open(pid_file + ".d") as fh:
+        b = int(fh.read())
+    with open(pid_file, "w") as fh:
+        fh.write(f"{a.pid} {b}")
+    while True:
+        time.sleep(0.1)
