@@ -21,7 +21,8 @@ DEFAULT_EXCLUDE = (".git", ".hg", ".svn", ".venv", "venv", "build", "dist", "__p
                    ".initlint_cache", ".eggs", "*.egg-info")
 CONFIG_FILES = ("initlint.toml", ".initlint.toml", "pyproject.toml")
 KNOWN_KEYS = {"select", "extend-select", "ignore", "per-file-ignores", "exclude",
-              "extend-exclude", "relu-like", "min-chain", "probe", "show-info"}
+              "extend-exclude", "force-exclude", "relu-like", "min-chain", "probe", "show-info",
+              "docs-url"}
 PROBE_KEYS = {"targets", "threshold", "timeout", "device", "input-shape", "batch-size",
               "path", "memory-mb", "inputs", "loss"}
 
@@ -41,6 +42,8 @@ class Config:
     relu_like: list[str] = field(default_factory=list)
     min_chain: int = 6
     show_info: bool = False
+    force_exclude: bool = False  # excludes apply to files named on the command line too
+    docs_url: str | None = None  # base of the rule pages' links (see initlint.findings)
     probe: dict = field(default_factory=dict)
     path: str | None = None  # the file it came from
     root: str = "."
@@ -88,6 +91,24 @@ class Config:
             if fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(
                     path.replace(os.sep, "/"), p):
                 return True
+        return False
+
+    def excluded_anywhere(self, path: str) -> bool:
+        """A path named explicitly (`--force-exclude`): excluded when it or any folder above
+        it, up to the configuration's root, matches an exclude pattern, as a walk from the
+        root would have found."""
+        full = os.path.abspath(path)
+        root = os.path.abspath(self.root or ".")
+        try:
+            inside = os.path.commonpath([full, root]) == root
+        except ValueError:  # another drive
+            inside = False
+        if not inside:  # outside the project: only the path itself
+            return self.excluded(full, os.path.isdir(full))
+        while full != root:
+            if self.excluded(full, os.path.isdir(full)):
+                return True
+            full = os.path.dirname(full)
         return False
 
 
@@ -209,10 +230,14 @@ def apply_table(cfg: Config, table: dict, where: str) -> None:
             if not isinstance(value, int) or isinstance(value, bool) or value < 2:
                 raise ConfigError(f"{w}: expected an integer ≥ 2, got {value!r}")
             cfg.min_chain = value
-        elif key == "show-info":
+        elif key in ("show-info", "force-exclude"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{w}: expected true or false")
-            cfg.show_info = value
+            setattr(cfg, key.replace("-", "_"), value)
+        elif key == "docs-url":
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{w}: expected a URL (the folder of the rule pages)")
+            cfg.docs_url = value.strip()
         elif key == "probe":
             if not isinstance(value, dict):
                 raise ConfigError(f"{w}: expected a table")

@@ -21,11 +21,15 @@ class DiscoveryError(Exception):
 
 
 def discover(paths: list[str], config: Config) -> tuple[list[Target], list[str]]:
-    """Targets, plus messages for paths that do not exist."""
+    """Targets, plus messages for paths that do not exist. A path named explicitly is linted
+    even when an exclude pattern matches it, unless `config.force_exclude` (`--force-exclude`,
+    what the pre-commit hooks pass: pre-commit names every staged file)."""
     out: list[Target] = []
     missing: list[str] = []
     seen: set[str] = set()
     for given in paths:
+        if config.force_exclude and os.path.lexists(given) and config.excluded_anywhere(given):
+            continue
         if os.path.isdir(given):
             for t in _walk(given, config):
                 key = os.path.realpath(t.path)

@@ -5,7 +5,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
-DOCS_URL = "https://initlint.dev/rules/{code}"
+# Each rule's page is docs/rules/CODE.md in the initlint repository (generated from the rule
+# class: `initlint rule CODE --output-format markdown`). initlint has no web site, so a link is
+# that repository-relative path unless `docs-url` in [tool.initlint] names where the pages are
+# served (a base such as https://github.com/OWNER/initlint/blob/main/docs/rules/, or a
+# template with {code}).
+DOCS_PATH = "docs/rules/{code}.md"
+_docs_url: str | None = None
+
+
+def set_docs_url(base: str | None) -> None:
+    global _docs_url
+    _docs_url = base
+
+
+def rule_url(code: str, base: str | None = None) -> str:
+    base = base if base is not None else _docs_url
+    if not base:
+        return DOCS_PATH.format(code=code)
+    if "{code}" in base:
+        return base.replace("{code}", code)
+    return base.rstrip("/") + f"/{code}.md"
+
+
+def is_absolute_url(url: str) -> bool:
+    """SARIF's helpUri and LSP's codeDescription need an absolute URI."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return bool(parts.scheme) and bool(parts.netloc or parts.scheme == "file")
 
 
 @dataclass
@@ -72,10 +100,11 @@ class Finding:
 
     @property
     def url(self) -> str:
-        return DOCS_URL.format(code=self.code)
+        return rule_url(self.code)
 
     def sort_key(self):
-        return (self.filename, self.row, self.col, self.code, self.message)
+        # notebooks: cell before the line in it ("cell 1:7" before "cell 2:1")
+        return (self.filename, self.cell or 0, self.row, self.col, self.code, self.message)
 
     def to_json(self) -> dict:
         return {

@@ -29,6 +29,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
 from initlint import __version__
+from initlint.findings import is_absolute_url
 
 log = logging.getLogger("initlint.lsp")
 
@@ -301,7 +302,8 @@ def to_diagnostic(f, uri: str, path: str, lines: list[str], doc) -> T.Diagnostic
         message=f.message,
         severity=SEVERITY.get(f.severity, T.DiagnosticSeverity.Warning),
         code=f.code,
-        code_description=T.CodeDescription(href=f.url),
+        # a link only where `docs-url` names an absolute base (the LSP wants a URI)
+        code_description=T.CodeDescription(href=f.url) if is_absolute_url(f.url) else None,
         source=SOURCE,
         related_information=related or None,
     )

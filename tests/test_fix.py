@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import ROOT, run_cli
 from initlint.cli import main
 
-FIXES = os.path.join(ROOT, "fixtures", "fixes")
+FIXES = os.path.join(ROOT, "tests", "fix_cases")
 
 
 def case(name: str, ext: str = "py") -> tuple[bytes, bytes]:

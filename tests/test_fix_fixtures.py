@@ -1,4 +1,4 @@
-"""Autofix fixture pairs: fixtures/fixes/NAME/case.in.EXT -> case.out.EXT.
+"""Autofix fixture pairs: tests/fix_cases/NAME/case.in.EXT -> case.out.EXT.
 
 Each directory holds one case (EXT is `py` or `ipynb`) and, optionally, an `args` file with the
 command-line options to fix it with (default: `--fix --unsafe-fixes`). Every pair is checked
@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from conftest import ROOT, run_cli
 from initlint.cli import main
 
-FIXES = os.path.join(ROOT, "fixtures", "fixes")
+FIXES = os.path.join(ROOT, "tests", "fix_cases")
 DEFAULT_ARGS = ["--fix", "--unsafe-fixes"]
 
 

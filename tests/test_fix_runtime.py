@@ -12,7 +12,7 @@ from conftest import ROOT
 torch = pytest.importorskip("torch")  # the `probe` extra; installed in the dev environment
 nn = torch.nn
 
-FIXES = os.path.join(ROOT, "fixtures", "fixes")
+FIXES = os.path.join(ROOT, "tests", "fix_cases")
 
 
 def _source(name: str) -> str:

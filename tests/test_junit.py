@@ -63,7 +63,7 @@ def test_junit_one_testcase_per_file_one_failure_per_finding(tmp_path):
     row = BAD.splitlines().index("        nn.init.xavier_uniform_(self.fc1.weight)") + 1
     assert x.get("message").startswith("IL101 [warning] Xavier init on `fc1`")
     assert f"bad.py:{row}:9: IL101 [warning]" in x.text
-    assert "note: layer `fc1` (Linear) built here" in x.text and "docs: https://" in x.text
+    assert "note: layer `fc1` (Linear) built here" in x.text and "docs: docs/rules/IL101.md" in x.text
     assert cases["good.py"].find("failure") is None and len(cases["good.py"]) == 0
     assert cases["skipped.py"].find("skipped") is not None
     (parse,) = cases["broken.py"].findall("failure")

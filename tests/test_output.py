@@ -7,7 +7,7 @@ import re
 import pytest
 
 from conftest import run_cli
-from initlint.findings import DOCS_URL
+from initlint.findings import rule_url
 from initlint.rules import RULES
 from test_cli import BAD, BAD_ROWS, GOOD, invoke
 
@@ -51,7 +51,7 @@ def test_json_carries_every_field(bad):
         _check_location(f["end_location"])
         assert (f["end_location"]["row"], f["end_location"]["column"]) > \
             (f["location"]["row"], f["location"]["column"])
-        assert f["url"] == DOCS_URL.format(code=f["code"])
+        assert f["url"] == rule_url(f["code"]) == f"docs/rules/{f['code']}.md"
         assert isinstance(f["related"], list) and f["related"]
         for rel in f["related"]:
             assert set(rel) >= {"message", "filename", "location"}

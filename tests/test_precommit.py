@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, snapshot_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,15 +74,7 @@ def _pre_commit(*args, cwd, home):
 def hook_repo(tmp_path_factory) -> tuple[Path, str]:
     """A committed snapshot of the working tree: what pre-commit would clone from GitHub."""
     src = tmp_path_factory.mktemp("initlint-src")
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, check=True).stdout.decode()
-    for rel in filter(None, listed.split("\0")):
-        s = ROOT / rel
-        if not s.is_file():  # deleted in the working tree
-            continue
-        d = src / rel
-        d.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(s, d)
+    snapshot_tree(src)
     assert (src / ".pre-commit-hooks.yaml").is_file()
     _git("init", "-q", cwd=src)
     _git("add", "-A", cwd=src)
@@ -123,11 +115,11 @@ def test_hooks_manifest_is_valid():
     hooks = {h["id"]: h for h in load_manifest(str(ROOT / ".pre-commit-hooks.yaml"))}
     assert set(hooks) == {"initlint", "initlint-fix"}
     lint, fix = hooks["initlint"], hooks["initlint-fix"]
-    assert lint["entry"] == "initlint" and lint["language"] == "python"
+    assert lint["entry"] == "initlint --force-exclude" and lint["language"] == "python"
     assert lint["types_or"] == ["python", "pyi", "jupyter"]
     assert lint["require_serial"] is False
     assert lint["minimum_pre_commit_version"] != "0"
-    assert fix["entry"] == "initlint --fix" and fix["types_or"] == lint["types_or"]
+    assert fix["entry"] == "initlint --fix --force-exclude" and fix["types_or"] == lint["types_or"]
 
 
 def test_initlint_without_files_is_clean(tmp_path):
@@ -208,3 +200,60 @@ def test_fix_hook(tmp_path, hook_repo, pc_home):
     code, out = _pre_commit("run", "--all-files", cwd=project, home=pc_home)
     assert code == 1 and "files were modified" not in out
     assert (project / "bad.py").read_text() == text
+
+
+@pytest.mark.precommit
+def test_real_git_commit_honours_configured_excludes(tmp_path, hook_repo, pc_home):
+    """`pre-commit install`, then `git commit`: a staged file under an `extend-exclude`d
+    folder does not block the commit (pre-commit names it explicitly; the hook passes
+    --force-exclude), a bad model elsewhere does."""
+    project = _project(tmp_path / "proj", {
+        "pyproject.toml": '[tool.initlint]\nextend-exclude = ["legacy"]\n',
+        "legacy/bad.py": BAD, "models/good.py": GOOD})
+    _config(project, hook_repo, "    -   id: initlint\n")
+    code, out = _pre_commit("install", cwd=project, home=pc_home)
+    assert code == 0, out
+    env = dict(os.environ, PRE_COMMIT_HOME=str(pc_home), PRE_COMMIT_COLOR="never", **GIT_ENV)
+    env.pop("GIT_DIR", None)
+    env.pop("VIRTUAL_ENV", None)
+
+    def commit(message):
+        return subprocess.run(["git", "-c", "commit.gpgsign=false", "commit", "-m", message],
+                              cwd=project, env=env, capture_output=True, text=True, timeout=600)
+
+    # `initlint .` agrees: legacy/ is excluded
+    r = run_cli(".", "--no-cache", cwd=project)
+    assert r.returncode == 0, r.stdout
+    c = commit("legacy code stays as it is")
+    assert c.returncode == 0, c.stdout + c.stderr
+    assert "initlint" in c.stdout + c.stderr and "Passed" in c.stdout + c.stderr
+    assert _git("log", "--format=%s", cwd=project).splitlines() == ["legacy code stays as it is"]
+
+    (project / "models/bad.py").write_text(BAD)
+    _git("add", "models/bad.py", cwd=project)
+    c = commit("a bad model")
+    out = c.stdout + c.stderr
+    assert c.returncode != 0, out
+    assert f"models/bad.py:{XAVIER_ROW}:9: IL101" in out and "legacy" not in out, out
+    assert _git("log", "--format=%s", cwd=project).splitlines() == ["legacy code stays as it is"]
+
+
+def _readme_yaml(after: str) -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(after)
+    return re.search(r"^```yaml\n(.*?)^```", readme[start:], re.M | re.S).group(1)
+
+
+@pytest.mark.precommit
+def test_readme_pre_commit_config_works_as_written(tmp_path, hook_repo, pc_home):
+    """The README's `.pre-commit-config.yaml`, with the repository and the rev filled in."""
+    src, rev = hook_repo
+    text = _readme_yaml("**pre-commit** (")
+    assert "URL-OF-THIS-REPOSITORY" in text and "rev: REF" in text
+    project = _project(tmp_path / "proj", {"models/bad.py": BAD, "models/good.py": GOOD})
+    (project / ".pre-commit-config.yaml").write_text(
+        text.replace("URL-OF-THIS-REPOSITORY", src.as_uri()).replace("rev: REF", f"rev: {rev}"))
+    _git("add", ".pre-commit-config.yaml", cwd=project)
+    code, out = _pre_commit("run", "--all-files", cwd=project, home=pc_home)
+    assert code == 1, out
+    assert f"models/bad.py:{XAVIER_ROW}:9: IL101" in out and "good.py" not in out

@@ -23,3 +23,16 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def render_lines(findings, report=None) -> str:
+    """`--output-format json-lines`: one JSON object per line, as each finding is known."""
+    import json
+
+    lines = []
+    for f in findings:
+        line = json.dumps(f.to_json(), ensure_ascii=False)
+        if not _encodable(line):
+            line = json.dumps(f.to_json(), ensure_ascii=True)
+        lines.append(line)
+    return "".join(line + "\n" for line in lines)

@@ -17,7 +17,8 @@ from urllib.parse import quote
 from urllib.request import pathname2url
 
 from initlint import __version__
-from initlint.findings import DOCS_URL, Finding
+from initlint.findings import Finding, is_absolute_url, rule_url
+from initlint.report.rulepage import page
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
@@ -71,13 +72,15 @@ def _rule_descriptor(rule) -> dict:
         "name": _pascal(rule.name),
         "shortDescription": {"text": summary},
         "fullDescription": {"text": full},
-        "help": {"text": doc, "markdown": _markdown_help(rule)},
-        "helpUri": DOCS_URL.format(code=rule.code),
+        "help": {"text": doc, "markdown": page(rule)},
         "defaultConfiguration": {"level": LEVELS.get(rule.severity, "warning"),
                                  "enabled": not rule.opt_in},
         "properties": {"tags": ["pytorch", "initialization"], "precision": "high",
                        "initlint/name": rule.name, "initlint/opt-in": bool(rule.opt_in)},
     }
+    url = rule_url(rule.code)
+    if is_absolute_url(url):  # SARIF wants an absolute URI: only with `docs-url` set
+        desc["helpUri"] = url
     if rule.severity_logic:
         desc["properties"]["initlint/severity-logic"] = rule.severity_logic
     return desc
@@ -86,22 +89,6 @@ def _rule_descriptor(rule) -> dict:
 def _pascal(name: str) -> str:
     """SARIF/GitHub show `name` as an identifier: xavier-before-relu -> XavierBeforeRelu."""
     return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-"))
-
-
-def _markdown_help(rule) -> str:
-    import textwrap
-
-    parts = [f"**{rule.code} ({rule.name})**", "", (rule.what or rule.summary).strip()]
-    if rule.why:
-        parts += ["", "**Why is this bad?**", "", rule.why.strip()]
-    if rule.example:
-        parts += ["", "**Example**", "", "```python",
-                  textwrap.dedent(rule.example).strip("\n"), "```"]
-    if rule.use_instead:
-        parts += ["", "**Use instead**", "", "```python",
-                  textwrap.dedent(rule.use_instead).strip("\n"), "```"]
-    parts += ["", "**Fix**", "", rule.fix_safety.strip()]
-    return "\n".join(parts) + "\n"
 
 
 def _fixes(f: Finding) -> list[dict]:
@@ -175,7 +162,6 @@ def build(findings: list[Finding], report=None) -> dict:
             "name": "initlint",
             "version": __version__,
             "semanticVersion": __version__,
-            "informationUri": "https://initlint.dev",
             "rules": [_rule_descriptor(r) for r in rules],
         }},
         "invocations": [invocation],
