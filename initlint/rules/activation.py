@@ -20,6 +20,20 @@ def _plain_xavier(e) -> bool:
     return e.kind == "xavier" and e.gain is not None and e.named is None and e.gain < SQRT2 * 0.9
 
 
+def _through_act(project, owner, local: str, fam: str, members) -> set:
+    """The layers of `members` that take `local`'s output through one activation of family
+    `fam`, with no normalization between: the links of an IL101/IL102 chain."""
+    g = project.graph(owner)
+    out = set()
+    for nid in g.layer_nodes(local):
+        for nx in g.nexts(nid):
+            if nx.normalized or nx.node.kind != "act" or family(project, nx.node, owner) != fam:
+                continue
+            out.update(g.nodes[s].ref for s in g.succ.get(nx.node.id, [])
+                       if g.nodes[s].kind == "layer" and g.nodes[s].ref in members)
+    return out
+
+
 def _relu_nexts(project, j):
     return [n for n in project.following(j.weight.owner, j.weight.local)
             if n.node.kind == "act" and family(project, n.node, j.weight.owner) == K.RELU]
@@ -175,26 +189,12 @@ class Conv(nn.Module):
     def _chain_factor(self, project, j, layers: dict) -> float:
         """Variance kept relative to He along the Xavier/ReLU chain containing `j`."""
         owner = j.weight.owner
-        g = project.graph(owner)
         chain_members = {}
         for local, jj in layers.items():
             if _plain_xavier(describe(jj.final, jj.weight.spec)):
                 chain_members[local] = jj
 
-        def next_layers(local):
-            out = set()
-            for nid in g.layer_nodes(local):
-                for nx in g.nexts(nid):
-                    if nx.normalized or nx.node.kind != "act" or \
-                            family(project, nx.node, owner) != K.RELU:
-                        continue
-                    for s in g.succ.get(nx.node.id, []):
-                        node = g.nodes[s]
-                        if node.kind == "layer" and node.ref in chain_members:
-                            out.add(node.ref)
-            return out
-
-        adj = {m: next_layers(m) for m in chain_members}
+        adj = {m: _through_act(project, owner, m, K.RELU, chain_members) for m in chain_members}
         radj: dict[str, set] = {m: set() for m in chain_members}
         for a, bs in adj.items():
             for b in bs:
@@ -312,20 +312,7 @@ class Net(nn.Module):
         """Length of the longest chain of He-initialized layers joined by saturating
         activations (no normalization between) that `j`'s layer belongs to."""
         owner = j.weight.owner
-        g = project.graph(owner)
-
-        def succ(local):
-            out = set()
-            for nid in g.layer_nodes(local):
-                for nx in g.nexts(nid):
-                    if nx.normalized or nx.node.kind != "act" or \
-                            family(project, nx.node, owner) != K.SATURATING:
-                        continue
-                    out.update(g.nodes[s].ref for s in g.succ.get(nx.node.id, [])
-                               if g.nodes[s].kind == "layer" and g.nodes[s].ref in he)
-            return out
-
-        adj = {m: succ(m) for m in he}
+        adj = {m: _through_act(project, owner, m, K.SATURATING, he) for m in he}
         memo: dict = {}
 
         def longest(m, seen=()):
