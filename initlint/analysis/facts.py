@@ -351,6 +351,7 @@ class Extractor:
                     self.module_env[stmt.targets[0].id] = val
         self.facts.imports = dict(self.imap.names)
         self._visit_body(self.tree.body, prefix="")
+        self._script_models(self.tree.body)
         calls = self.facts.calls
         for idx in self.fn_index.values():
             for call in idx.calls:
@@ -373,6 +374,49 @@ class Extractor:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self._external_applies(stmt.body)
         return self.facts
+
+    def _script_models(self, body) -> None:
+        """Scripts and notebooks build models too: `model = nn.Sequential(...)` at module level,
+        then `for m in model.modules(): ...` or `nn.init.X(model[0].weight)`, is analysed as
+        the constructor of a Sequential whose `__init__` runs those statements on `self`."""
+        for i, stmt in enumerate(body):
+            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and
+                    isinstance(stmt.targets[0], ast.Name) and isinstance(stmt.value, ast.Call)):
+                continue
+            if self.resolve(stmt.value.func) not in K.SEQUENTIAL_BASES:
+                continue
+            name = stmt.targets[0].id
+            later = []
+            for nxt in body[i + 1:]:
+                if isinstance(nxt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and any(
+                        isinstance(t, ast.Name) and t.id == name
+                        for t in getattr(nxt, "targets", [getattr(nxt, "target", None)])):
+                    break  # `model` is rebound: what follows is about another object
+                if isinstance(nxt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(nxt)):
+                    later.append(_rename(copy.deepcopy(nxt), name, "self"))
+            where = dict(lineno=stmt.lineno, col_offset=stmt.col_offset,
+                         end_lineno=stmt.end_lineno, end_col_offset=stmt.end_col_offset)
+            sup = ast.Expr(ast.Call(
+                func=ast.Attribute(ast.Call(ast.Name("super", ast.Load(), **where), [], [],
+                                            **where), "__init__", ast.Load(), **where),
+                args=stmt.value.args, keywords=stmt.value.keywords, **where), **where)
+            tp = {"type_params": []} if "type_params" in ast.ClassDef._fields else {}  # 3.12+
+            init = ast.FunctionDef(
+                name="__init__", args=ast.arguments(posonlyargs=[], args=[ast.arg("self")],
+                                                    kwonlyargs=[], kw_defaults=[], defaults=[]),
+                body=[sup, *later], decorator_list=[], returns=None, **tp, **where)
+            cls = ast.ClassDef(name=name, bases=[stmt.value.func], keywords=[], body=[init],
+                               decorator_list=[], **tp, **where)
+            idx = _FnIndex()
+            for n in ast.walk(init):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                    idx.names.append(n)
+                elif isinstance(n, ast.Call):
+                    idx.calls.append(n)
+            self.fn_index[id(init)] = idx
+            self._class(cls, prefix="")
 
     def _external_applies(self, body) -> None:
         """`model = Net(...)` then `model.apply(init_fn)` in a script or a training function."""
@@ -1992,6 +2036,14 @@ class _Forward:
 _INIT_SHORT = {}
 for _full in K.INIT_FUNCTIONS:
     _INIT_SHORT.setdefault(_full.rsplit(".", 1)[-1], _full)
+
+
+def _rename(node, old: str, new: str):
+    """`node` with every load of the name `old` read as `new` (a script's `model` as `self`)."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and n.id == old:
+            n.id = new
+    return node
 
 
 def _gain_call(node, resolve, env) -> bool:
