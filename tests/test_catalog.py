@@ -300,3 +300,20 @@ class Enc(nn.Module):
     assert of(lint(src, "--show-info"), "IL304", shown_only=False) == []  # opt-in
     found = of(lint(src, "--select", "IL304"), "IL304", shown_only=False)
     assert [f["severity"] for f in found] == ["info"]
+
+
+def test_override_set_on_a_module_the_filter_never_selects(lint):
+    """torchvision's InceptionAux: `self.conv1.stddev = 0.01` on a BasicConv2d wrapper, while
+    the model's loop reads `m.stddev` only from nn.Conv2d/nn.Linear modules."""
+    import os
+
+    from conftest import ROOT
+
+    with open(os.path.join(ROOT, "tests", "data", "inception_stddev.py"), encoding="utf-8") as fh:
+        src = fh.read()
+    found = of(lint(src), "IL404")
+    assert [f["location"]["row"] for f in found] == [row_of(src, "        self.conv1.stddev = 0.01")]
+    assert "`BasicConv2d`" in found[0]["message"]
+    # fc is a Linear: the loop selects it, its stddev is read
+    fixed = src.replace("self.conv1.stddev = 0.01", "self.conv1.conv.stddev = 0.01")
+    assert of(lint(fixed), "IL404") == []

@@ -476,7 +476,7 @@ class Extractor:
         if args and fn.name not in ("__init__", "forward"):
             # the first argument of an init function is the module `apply` hands it
             first = args[0].arg
-            ctx.filters[first] = Filter(scope="apply")
+            ctx.filters[first] = Filter(scope="apply", reads=_attrs_read(fn.body, first))
         sink: list[InitOp] = []
         self._walk(fn.body, ctx, cls, sink)
         ff.ops = [op for op in sink if op.kind != "apply"] + [op for op in sink if op.kind == "apply"]
@@ -551,6 +551,7 @@ class Extractor:
             sink: list[InitOp] = []
             self._walk(init.body, ctx, cf, sink)
             cf.ops = sink
+            cf.overrides = _overrides(init.body, cf)
             for n in self.fn_index.get(id(init), _EMPTY).names:
                 r = self.resolve(n)
                 if r:
@@ -1324,6 +1325,13 @@ class Extractor:
     # ------------------------------------------------------------------ conditions
     def _type_test(self, test, ctx: _Ctx):
         """(var, Filter refinement) for isinstance/type/class-name tests on a filter variable."""
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or) and test.values:
+            # isinstance(m, nn.Conv2d) or isinstance(m, nn.Linear): the union of the types
+            parts = [self._type_test(v, ctx) for v in test.values]
+            if all(p is not None and set(p[1]) == {"types"} and p[1]["types"] is not None
+                   for p in parts) and len({p[0] for p in parts}) == 1:
+                types = tuple(t for p in parts for t in p[1]["types"])
+                return parts[0][0], {"types": types}
         if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and \
                 test.func.id == "isinstance" and len(test.args) == 2:
             var = test.args[0]
@@ -1513,6 +1521,10 @@ class Extractor:
                 pass
             scope = it.func.attr
             flt = Filter(scope=scope, subpath=sub)
+            v = target.elts[1] if isinstance(target, ast.Tuple) and len(target.elts) == 2 \
+                else target
+            if isinstance(v, ast.Name):
+                flt.reads = _attrs_read(stmt.body, v.id)
             var = target
             if isinstance(target, ast.Tuple) and len(target.elts) == 2:
                 var = target.elts[1]
@@ -2036,6 +2048,48 @@ class _Forward:
 _INIT_SHORT = {}
 for _full in K.INIT_FUNCTIONS:
     _INIT_SHORT.setdefault(_full.rsplit(".", 1)[-1], _full)
+
+
+_NOT_OVERRIDES = frozenset({"weight", "bias", "data", "training", "inplace"})
+
+
+def _attrs_read(body, var: str) -> tuple:
+    """Attributes an init loop or applied function reads from its module variable besides the
+    parameters: `hasattr(m, "stddev")`, `getattr(m, "stddev", 0.1)`, `m.stddev`."""
+    out = set()
+    for stmt in body:
+        for n in ast.walk(stmt):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and \
+                    n.func.id in ("hasattr", "getattr") and len(n.args) >= 2 and \
+                    isinstance(n.args[0], ast.Name) and n.args[0].id == var and \
+                    isinstance(n.args[1], ast.Constant) and isinstance(n.args[1].value, str):
+                out.add(n.args[1].value)
+            elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and \
+                    n.value.id == var and isinstance(n.ctx, ast.Load) and \
+                    not n.attr.startswith("_") and n.attr not in _NOT_OVERRIDES:
+                out.add(n.attr)
+    return tuple(sorted(out - {"modules", "named_modules", "children", "parameters",
+                                "named_parameters", "apply"}))
+
+
+def _overrides(body, cf) -> list:
+    """`self.conv1.stddev = 0.01` in `__init__`: a number set on a child for an init to read."""
+    out = []
+    for stmt in body:
+        for n in ast.walk(stmt):
+            if not (isinstance(n, ast.Assign) and len(n.targets) == 1):
+                continue
+            t = n.targets[0]
+            chain = _attr_chain(t) if isinstance(t, ast.Attribute) else None
+            if not chain or chain[0] != "self" or len(chain) < 3 or \
+                    not isinstance(n.value, ast.Constant) or \
+                    not isinstance(n.value.value, (int, float)) or chain[-1] in _NOT_OVERRIDES:
+                continue
+            path = ".".join(str(p) for p in chain[1:-1])
+            if path in cf.layers:
+                out.append((path, chain[-1], Loc(n.lineno, n.col_offset + 1, n.end_lineno or
+                                                  n.lineno, (n.end_col_offset or 0) + 1)))
+    return out
 
 
 def _rename(node, old: str, new: str):

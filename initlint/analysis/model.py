@@ -51,6 +51,7 @@ class Filter:
     exclude_uid: int = 0  # the `else` of such a test
     exclude_identity: str | None = None
     filter_loc: Loc | None = None  # the `if` line
+    reads: tuple = ()  # attributes read from the selected module (`m.stddev`, hasattr(m, ...))
 
 
 @dataclass
@@ -164,6 +165,7 @@ class ClassFacts(_SortedSets):
     touched: set = field(default_factory=set)  # self.X passed to some call outside forward
     self_refs: set = field(default_factory=set)  # self.X used in any method (X: attr or method)
     init_params: list = field(default_factory=list)  # __init__ parameter names, after self
+    overrides: list = field(default_factory=list)  # (layer path, attr, Loc): self.conv1.stddev = x
 
 
 @dataclass

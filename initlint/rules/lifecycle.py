@@ -419,7 +419,9 @@ class InitMatchesNothing(Rule):
             "`apply`'d function against the layers the model actually builds: "
             "`isinstance(m, nn.Conv2d)` where the model builds only `Conv1d`, `name == "
             "\"c_proj.weight\"` against `named_parameters()` names (which carry the full dotted "
-            "path), `self.children()` where the layers are nested deeper.")
+            "path), `self.children()` where the layers are nested deeper. Also an override "
+            "attribute set for the loop to read (`self.conv1.stddev = 0.01`) on a module the "
+            "filter never selects (a wrapper around the Conv2d it does select).")
     why = "The init silently does nothing: the model trains with PyTorch's default init."
     example = """
         for name, p in self.named_parameters():
@@ -465,7 +467,42 @@ class Net(nn.Module):
                 nn.init.kaiming_normal_(m.weight)
 """]
 
+    def _dead_overrides(self, project, emit) -> None:
+        """`self.conv1.stddev = 0.01` for a loop that reads `m.stddev` from the modules it
+        selects, where `conv1` is not one of them (torchvision's InceptionAux: a BasicConv2d
+        wrapper, while the loop selects nn.Conv2d): the override is never read."""
+        idx = project.index
+        seen = set()
+        for rp in project.replays:
+            readers = {}
+            for w in rp.weights.values():
+                for op, _ in w.writes:
+                    if op.filter is not None and op.filter.reads:
+                        readers.setdefault(id(op.filter), op)
+            for inst in rp.instances:
+                for path, attr, loc in getattr(inst.owner, "overrides", ()):
+                    if path != inst.local or (loc.row, attr) in seen:
+                        continue
+                    ops = [op for op in readers.values() if attr in op.filter.reads]
+                    if not ops:
+                        continue
+                    if any(idx.filter_matches(op.filter, inst) is not False for op in ops):
+                        continue
+                    seen.add((loc.row, attr))
+                    op = ops[0]
+                    kind = (idx.spec_kind(inst.spec) or "module").rsplit(".", 1)[-1]
+                    types = ", ".join(t.rsplit(".", 1)[-1] for t in op.filter.types or ())
+                    f = project.file_of(inst.owner)
+                    emit(self.code, "warning",
+                         f"`self.{path}.{attr}` is set for the init at line {op.loc.row}, which "
+                         f"reads `{attr}` only from the modules it selects ({types or 'its filter'}"
+                         f"); `{path}` is a `{kind}`, so the value is never read and its layers "
+                         f"get the loop's default; set it on the layer the loop selects", None,
+                         None, loc=loc, path=f.path, cls=inst.owner,
+                         related=[("the init that reads it", op.src, op.loc)])
+
     def check(self, project, emit) -> None:
+        self._dead_overrides(project, emit)
         uses: dict[tuple, list] = {}
         for rp in project.replays:
             for u in rp.filter_uses:
