@@ -317,3 +317,28 @@ def test_override_set_on_a_module_the_filter_never_selects(lint):
     # fc is a Linear: the loop selects it, its stddev is read
     fixed = src.replace("self.conv1.stddev = 0.01", "self.conv1.conv.stddev = 0.01")
     assert of(lint(fixed), "IL404") == []
+
+
+def test_slice_overwrite_after_a_forget_bias_set(lint):
+    src = H + '''
+class Enc(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(32, 64)
+        for name, param in self.lstm.named_parameters():
+            if "bias" in name:
+                n = param.size(0)
+                param.data[n // 4:n // 2].fill_(1.0)
+                param.data[{REST}].fill_(0.0)
+
+    def forward(self, x):
+        return self.lstm(x)[0]
+'''
+    bad = src.replace("{REST}", "n // 4:")
+    found = of(lint(bad), "IL402")
+    assert [f["location"]["row"] for f in found] == [
+        row_of(bad, "                param.data[n // 4:n // 2].fill_(1.0)")]
+    assert of(lint(src.replace("{REST}", "n // 2:")), "IL402") == []
+    # a whole-tensor write after the slice kills it too
+    whole = src.replace("param.data[{REST}].fill_(0.0)", "nn.init.zeros_(param)")
+    assert len(of(lint(whole), "IL402")) == 1

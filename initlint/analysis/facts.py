@@ -352,6 +352,7 @@ class Extractor:
         self.facts.imports = dict(self.imap.names)
         self._visit_body(self.tree.body, prefix="")
         self._script_models(self.tree.body)
+        self.facts.dead_slices = _dead_slice_writes(self.tree, self.lines)
         calls = self.facts.calls
         for idx in self.fn_index.values():
             for call in idx.calls:
@@ -2089,6 +2090,75 @@ def _overrides(body, cf) -> list:
             if path in cf.layers:
                 out.append((path, chain[-1], Loc(n.lineno, n.col_offset + 1, n.end_lineno or
                                                   n.lineno, (n.end_col_offset or 0) + 1)))
+    return out
+
+
+_INPLACE = frozenset({"fill_", "zero_", "normal_", "uniform_", "copy_", "constant_",
+                      "zeros_", "ones_"})
+
+
+def _written(stmt):
+    """(base name, slice or None) a statement writes in place: `b.data[lo:hi].fill_(1)`,
+    `b[lo:].zero_()`, `nn.init.zeros_(b)`, `b.data.fill_(0)`; None if it writes nothing so."""
+    if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)):
+        return None
+    call = stmt.value
+    f = call.func
+    if isinstance(f, ast.Attribute) and f.attr in _INPLACE and not (
+            isinstance(f.value, ast.Attribute) and f.value.attr == "init"):
+        target = f.value
+    elif isinstance(f, ast.Attribute) and f.attr in _INPLACE and call.args:
+        target = call.args[0]  # nn.init.zeros_(b) / init.constant_(b[lo:hi], 1)
+    else:
+        return None
+    sl = None
+    if isinstance(target, ast.Subscript):
+        sl, target = target.slice, target.value
+        if not isinstance(sl, ast.Slice) or sl.step is not None:
+            return None
+    if isinstance(target, ast.Attribute) and target.attr == "data":
+        target = target.value
+    if not isinstance(target, ast.Name):
+        return None
+    return target.id, sl
+
+
+def _covers(later, earlier) -> bool:
+    """`later` (a slice or None = the whole tensor) writes all of `earlier`, by the text of
+    their bounds: `[a:]` covers `[a:b]`, the whole tensor covers any slice."""
+    if later is None:
+        return True
+    same = lambda x, y: x is None or (y is not None and ast.dump(x) == ast.dump(y))  # noqa: E731
+    return same(later.lower, earlier.lower) and same(later.upper, earlier.upper)
+
+
+def _dead_slice_writes(tree, lines) -> list:
+    """A slice set in place and then overwritten by a later write in the same block that covers
+    it (`bias[n//4:n//2].fill_(1.)` for the forget gate, then `bias[n//4:].fill_(0.)`):
+    [(dead Loc, overwriting Loc)]."""
+    out = []
+    for node in ast.walk(tree):
+        for field_name in ("body", "orelse", "finalbody"):
+            block = getattr(node, field_name, None)
+            if not isinstance(block, list) or not block or not isinstance(block[0], ast.stmt):
+                continue
+            slices: dict = {}
+            for stmt in block:
+                w = _written(stmt)
+                if w is None:
+                    if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                        for t in getattr(stmt, "targets", [getattr(stmt, "target", None)]):
+                            if isinstance(t, ast.Name):
+                                slices.pop(t.id, None)  # rebound: another tensor
+                    continue
+                base, sl = w
+                for earlier_sl, earlier in slices.get(base, []):
+                    if _covers(sl, earlier_sl):
+                        out.append((lines.loc(earlier.value), lines.loc(stmt.value)))
+                slices[base] = [(e_sl, e) for e_sl, e in slices.get(base, [])
+                                if not _covers(sl, e_sl)]
+                if sl is not None:
+                    slices[base].append((sl, stmt))
     return out
 
 

@@ -182,5 +182,7 @@ class FileFacts(_SortedSets):
     error: tuple | None = None  # (row, col, message) when the file could not be parsed
     # `model = Net(); model.apply(init_fn)` outside any class: (class name, InitOp "apply")
     external_applies: list = field(default_factory=list)
+    # a slice written in place, then covered by a later write in the same block (IL402)
+    dead_slices: list = field(default_factory=list)
     # callee (resolved name) -> [max positional args, sorted keyword names ("**" for **kwargs)]
     calls: dict = field(default_factory=dict)

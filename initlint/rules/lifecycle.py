@@ -286,7 +286,18 @@ class Model(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=0.02)
 """]
 
+    @staticmethod
+    def _dead_slices(project, emit) -> None:
+        for f in project.files:
+            for dead, over in getattr(f, "dead_slices", ()):
+                emit("IL402", "warning",
+                     f"this slice init is overwritten by the write at line {over.row}, which "
+                     f"covers the same elements: this init is dead; make the later slice start "
+                     f"where this one ends", None,
+                     None, loc=dead, path=f.path, related=[("overwritten here", f.path, over)])
+
     def check(self, project, emit) -> None:
+        self._dead_slices(project, emit)
         reported = set()
         for rp in project.replays:
             for w in rp.weights.values():
