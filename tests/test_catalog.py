@@ -342,3 +342,28 @@ class Enc(nn.Module):
     # a whole-tensor write after the slice kills it too
     whole = src.replace("param.data[{REST}].fill_(0.0)", "nn.init.zeros_(param)")
     assert len(of(lint(whole), "IL402")) == 1
+
+
+def test_init_after_load_state_dict_clobbers_it(lint):
+    src = H + '''
+class Finetune(nn.Module):
+    def __init__(self, ckpt):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64))
+        self.head = nn.Linear(64, 2)
+        {FIRST}
+        {SECOND}
+
+    def _init(self, m):
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+
+    def forward(self, x):
+        return self.head(self.encoder(x))
+'''
+    load = "self.encoder.load_state_dict(torch.load(ckpt))"
+    bad = src.replace("{FIRST}", load).replace("{SECOND}", "self.apply(self._init)")
+    found = of(lint(bad), "IL405")
+    assert [f["location"]["row"] for f in found] == [row_of(bad, "        self.apply(self._init)")]
+    good = src.replace("{FIRST}", "self.apply(self._init)").replace("{SECOND}", load)
+    assert of(lint(good), "IL405") == []

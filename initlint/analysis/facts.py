@@ -553,6 +553,7 @@ class Extractor:
             self._walk(init.body, ctx, cf, sink)
             cf.ops = sink
             cf.overrides = _overrides(init.body, cf)
+            cf.loaded = _loaded(init.body)
             for n in self.fn_index.get(id(init), _EMPTY).names:
                 r = self.resolve(n)
                 if r:
@@ -2159,6 +2160,19 @@ def _dead_slice_writes(tree, lines) -> list:
                                 if not _covers(sl, e_sl)]
                 if sl is not None:
                     slices[base].append((sl, stmt))
+    return out
+
+
+def _loaded(body) -> list:
+    """`self.backbone.load_state_dict(...)` in `__init__`: (layer path, row)."""
+    out = []
+    for stmt in body:
+        for n in ast.walk(stmt):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
+                    n.func.attr == "load_state_dict":
+                chain = _attr_chain(n.func.value)
+                if chain and chain[0] == "self" and len(chain) >= 2:
+                    out.append((".".join(str(p) for p in chain[1:]), n.lineno))
     return out
 
 

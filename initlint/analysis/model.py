@@ -166,6 +166,7 @@ class ClassFacts(_SortedSets):
     self_refs: set = field(default_factory=set)  # self.X used in any method (X: attr or method)
     init_params: list = field(default_factory=list)  # __init__ parameter names, after self
     overrides: list = field(default_factory=list)  # (layer path, attr, Loc): self.conv1.stddev = x
+    loaded: list = field(default_factory=list)  # (layer path, row): self.X.load_state_dict(...)
 
 
 @dataclass

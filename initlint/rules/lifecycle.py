@@ -554,7 +554,8 @@ class InitClobbersPretrained(Rule):
     what = ("Finds `self.apply(fn)`, `for m in self.modules()` (and `named_modules`, "
             "`parameters`) inits whose filter selects built-in layer types, in a model that "
             "holds a submodule built with pretrained weights — `X.from_pretrained(...)`, "
-            "`resnet50(weights=...)`, `timm.create_model(..., pretrained=True)` — that the loop "
+            "`resnet50(weights=...)`, `timm.create_model(..., pretrained=True)`, or given "
+            "weights by `self.X.load_state_dict(...)` earlier in `__init__` — that the loop "
             "walks into.")
     why = ("The loop re-initializes every Conv/Linear/Norm of the backbone: the pretrained "
            "weights that were downloaded are thrown away before the first step, and the model "
@@ -638,9 +639,15 @@ class Cls(nn.Module):
     def check(self, project, emit) -> None:
         idx = project.index
         for rp in project.replays:
-            pretrained = [i for i in rp.instances if i.spec.pretrained]
+            # built with pretrained weights, or given them by `load_state_dict` in `__init__`
+            # (then only an init after that line overwrites them)
+            loaded = {(id(i.owner), i.local): row for i in rp.instances
+                      for path, row in getattr(i.owner, "loaded", ()) if path == i.local}
+            pretrained = [i for i in rp.instances if i.spec.pretrained or
+                          (id(i.owner), i.local) in loaded]
             if not pretrained:
                 continue
+            self._loaded_at = loaded
             seen: set = set()
             for c in idx.mro(rp.root):
                 for op in c.ops:
@@ -672,7 +679,9 @@ class Cls(nn.Module):
         if flt.negated:
             return
         sub = flt.subpath if subpath is None else subpath
-        hit = [i for i in pretrained if not sub or i.full == sub or i.full.startswith(sub + ".")]
+        hit = [i for i in pretrained if (not sub or i.full == sub or i.full.startswith(sub + "."))
+               and (i.spec.pretrained or where.loc.row > self._loaded_at.get(
+                   (id(i.owner), i.local), 1 << 30))]
         if not hit:
             return
         seen.add((where.loc.row, where.src))
