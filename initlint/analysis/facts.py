@@ -82,13 +82,14 @@ _VIEW_FUNCTIONS = frozenset({"torch.index_select", "torch.transpose", "torch.per
 
 
 class _FnIndex:
-    __slots__ = ("returns", "calls", "names", "self_attrs")
+    __slots__ = ("returns", "calls", "names", "self_attrs", "nested")
 
     def __init__(self):
         self.returns: list = []
         self.calls: list = []
         self.names: list = []
         self.self_attrs: set = set()
+        self.nested: list = []  # function definitions inside this one, at any depth
 
 
 _EMPTY = _FnIndex()
@@ -151,6 +152,8 @@ def index_tree(tree: ast.AST):
                     o.returns.append(node)
         elif t in _FUNC_TYPES:
             idx = fns[id(node)] = _FnIndex()
+            for o in owners:
+                o.nested.append(node)
             owners = owners + (idx,)
         elif (t is Imp or t is ImpFrom) and owners:
             nested_imports.append(node)
@@ -299,6 +302,7 @@ def _attr_chain(node: ast.AST) -> list | None:
 class Extractor:
     def __init__(self, tree: ast.Module, source: str, path: str, module: str, is_package: bool):
         self.tree = tree
+        self.source = source
         self.lines = _Lines(source)
         self.path = path
         self.module = module
@@ -352,7 +356,8 @@ class Extractor:
         self.facts.imports = dict(self.imap.names)
         self._visit_body(self.tree.body, prefix="")
         self._script_models(self.tree.body)
-        self.facts.dead_slices = _dead_slice_writes(self.tree, self.lines)
+        if _SLICE_WRITE.search(self.source):  # a dead slice needs a slice written in place first
+            self.facts.dead_slices = _dead_slice_writes(self.tree, self.lines)
         calls = self.facts.calls
         for idx in self.fn_index.values():
             for call in idx.calls:
@@ -502,9 +507,7 @@ class Extractor:
         ff.returns_value = bool(self.fn_index.get(id(fn), _EMPTY).returns)
         if depth > 3:
             return
-        for stmt in ast.walk(fn):
-            if stmt is fn or not isinstance(stmt, _FUNC_TYPES):
-                continue
+        for stmt in self.fn_index.get(id(fn), _EMPTY).nested:
             inner = self._function(stmt, qual=f"{ff.qualname}.{stmt.name}", is_method=False,
                                    cls=cls)
             if any(op.kind not in ("apply", "copy", "rescale") for op in inner.ops) or \
@@ -2094,6 +2097,10 @@ def _overrides(body, cf) -> list:
     return out
 
 
+# the text of an in-place write to a slice, the only kind `_written` reports with a slice:
+# `b[lo:hi].fill_(`, `b.data[lo:].zero_(`, `init.constant_(b[lo:hi], ...)`
+_SLICE_WRITE = re.compile(r"\]\s*\.\s*(?:fill_|zero_|normal_|uniform_|copy_|constant_|zeros_|"
+                          r"ones_)\s*\(|_\(\s*\w+(?:\s*\.\s*data)?\s*\[")
 _INPLACE = frozenset({"fill_", "zero_", "normal_", "uniform_", "copy_", "constant_",
                       "zeros_", "ones_"})
 

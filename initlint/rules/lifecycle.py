@@ -647,18 +647,17 @@ class Cls(nn.Module):
                           (id(i.owner), i.local) in loaded]
             if not pretrained:
                 continue
-            self._loaded_at = loaded
             seen: set = set()
             for c in idx.mro(rp.root):
                 for op in c.ops:
                     if op.kind != "apply":
-                        self._judge(project, op, op, op.filter, pretrained, seen, emit)
+                        self._judge(project, op, op, op.filter, pretrained, loaded, seen, emit)
                         continue
                     fn = self._applied(project, rp.root, op.params.get("fn") or "")
                     for inner in fn.ops if fn is not None else ():
                         if inner.kind not in ("apply", "copy", "rescale") and inner.filter:
-                            self._judge(project, op, inner, inner.filter, pretrained, seen, emit,
-                                        subpath=op.path)
+                            self._judge(project, op, inner, inner.filter, pretrained, loaded,
+                                        seen, emit, subpath=op.path)
 
     @staticmethod
     def _applied(project, root, name: str):
@@ -668,8 +667,10 @@ class Cls(nn.Module):
             return found[0] if found else None
         return idx.find_function(name)
 
-    def _judge(self, project, where, op, flt, pretrained, seen, emit, subpath=None) -> None:
-        """`where` is the statement to change (the loop's init call, or the `apply`)."""
+    def _judge(self, project, where, op, flt, pretrained, loaded, seen, emit,
+               subpath=None) -> None:
+        """`where` is the statement to change (the loop's init call, or the `apply`); `loaded`
+        maps (owner id, local path) to the row of its `load_state_dict` in `__init__`."""
         if op.target != "filter" or flt is None or (where.loc.row, where.src) in seen:
             return
         if flt.scope not in self._GENERAL or flt.identity or flt.identity_uid or flt.name_test:
@@ -680,7 +681,7 @@ class Cls(nn.Module):
             return
         sub = flt.subpath if subpath is None else subpath
         hit = [i for i in pretrained if (not sub or i.full == sub or i.full.startswith(sub + "."))
-               and (i.spec.pretrained or where.loc.row > self._loaded_at.get(
+               and (i.spec.pretrained or where.loc.row > loaded.get(
                    (id(i.owner), i.local), 1 << 30))]
         if not hit:
             return
