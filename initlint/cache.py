@@ -61,7 +61,7 @@ ENV_VAR = "INITLINT_CACHE_DIR"
 TAG_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
 TAG_TEXT = (TAG_SIGNATURE + "\n# This file is a cache directory tag created by initlint.\n"
             "# For information about cache directory tags see https://bford.info/cachedir/\n")
-PACK_FORMAT = 3
+PACK_FORMAT = 4  # 4: findings carry a typed remedy (initlint.remedies), not a hint dict
 PACK_MAGIC = b"initlint-sealed-pack\x00"  # then the 32-byte MAC, then the pickle
 KEY_BYTES = 32
 KEY_ENV = "INITLINT_KEY_FILE"  # where the secret key lives (default: the user's cache dir)

@@ -141,7 +141,7 @@ class Emitter:
         self.owner_paths = owner_paths or {}
 
     def __call__(self, code, severity, message, op=None, judged=None, *, loc: Loc | None = None,
-                 path: str | None = None, cls=None, layer=None, related=(), hint=None):
+                 path: str | None = None, cls=None, layer=None, related=(), remedy=None):
         if op is not None:
             loc = op.loc
             path = path or op.src
@@ -155,7 +155,7 @@ class Emitter:
         key = (code, path, loc.row, loc.col)
         cur = self.items.get(key)
         entry = {"code": code, "severity": severity, "message": message, "loc": loc, "path": path,
-                 "cls": cls, "layer": layer, "related": list(related), "hint": hint}
+                 "cls": cls, "layer": layer, "related": list(related), "remedy": remedy}
         if cur is None:
             self.items[key] = entry
             return
@@ -212,14 +212,10 @@ def run_rules(results: list[FileResult], config: Config) -> tuple[list[dict], li
     return list(emitter.items.values()), errors
 
 
-# fixes that rewrite the init call itself (the others insert a statement for one layer)
-_REWRITING_FIXES = frozenset({"kaiming", "xavier", "nonlinearity", "lecun", "scaled", "uniform"})
-
-
 def _mark_reach(project, emitter) -> None:
     """A fix that rewrites an init call changes every layer whose final init that call is
     (a loop over `[self.p6, self.p7]`, a `modules()` loop, an init function applied to
-    several models): the hint says how many (`reach`), and such a fix is `shared` (unsafe)."""
+    several models): the remedy says how many (`reach`), and such a fix is `shared` (unsafe)."""
     reach: dict[tuple, int] = {}
     for j in project.judged:
         op = j.final
@@ -227,12 +223,12 @@ def _mark_reach(project, emitter) -> None:
             k = (op.src, op.loc.row, op.loc.col)
             reach[k] = reach.get(k, 0) + 1
     for item in emitter.items.values():
-        hint = item.get("hint")
-        if not hint or hint.get("fix") not in _REWRITING_FIXES:
+        remedy = item.get("remedy")
+        if remedy is None or not remedy.rewrites_call:  # the others insert for one layer
             continue
         n = reach.get((item["path"], item["loc"].row, item["loc"].col), 1)
         if n > 1:
-            item["hint"] = dict(hint, shared=True, reach=n)
+            item["remedy"] = remedy.widened(n)
 
 
 def _reason(exc: BaseException) -> str:
@@ -293,7 +289,7 @@ def finish(results: list[FileResult], config: Config) -> Report:
         findings.append(Finding(item["code"], item["message"], r.display, loc.row, loc.col,
                                 loc.end_row, loc.end_col, item["severity"], related,
                                 cls=f"{cls.module}.{cls.qualname}" if cls is not None else None,
-                                layer=item["layer"], hint=item["hint"]))
+                                layer=item["layer"], remedy=item["remedy"]))
     out = []
     by_display = {r.display: r for r in results}
     for f in findings:
@@ -338,7 +334,7 @@ def _to_cell(f: Finding, cell_map: list) -> None:
             last += 1
         end_row = cell_map[last - 1][1]
         f.end_col = 1
-    f.hint = dict(f.hint or {}, cell=cell, joined_row=f.row, joined_end_row=f.end_row)
+    f.joined = (f.row, f.end_row)  # the rows in the joined text the fixer edits
     f.cell = cell
     f.row, f.end_row = row, end_row
     for rel in f.related:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from initlint.remedies import Remedy
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 # Each rule's page is docs/rules/CODE.md in the initlint repository (generated from the rule
@@ -88,8 +92,9 @@ class Finding:
     fix: Fix | None = None
     cls: str | None = None  # model class the finding is about (qualified name)
     layer: str | None = None  # layer path inside that class
-    hint: dict | None = None  # structured data for fixes (see initlint.fix)
+    remedy: Remedy | None = None  # what the rule says a fix should do (initlint.remedies)
     cell: int | None = None  # notebook cell number (row is then the line in the cell)
+    joined: tuple[int, int] | None = None  # notebook: (row, end_row) in the joined cells
 
     @property
     def name(self) -> str:

@@ -2,7 +2,7 @@
 
 Design ("ast to understand, libcst to change", DESIGN.md):
 
-* The rules put structured data in `finding.hint` (which remedy, which activation, ...).
+* The rules attach a typed remedy to the finding (`initlint.remedies`: which fix, which activation, ...).
 * For a file with such findings we parse it once with the stdlib `ast` (cheap) to find the call
   at the finding's location, its statement, function and class, and the file's imports.
 * The call itself is rewritten with libcst, parsing only that call's source text
@@ -36,6 +36,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from initlint import knowledge as K
+from initlint import remedies as R
 from initlint.analysis.names import ImportMap
 from initlint.findings import Edit, Finding, Fix
 
@@ -675,27 +676,27 @@ def _to_xavier(b, c: _Call, act: str | None) -> tuple[tuple, str]:
     return c.replace(c.func_for(short), args), short
 
 
-def _fix_kaiming(b: _Builder, f: Finding, node: ast.Call, h: dict):
+def _fix_kaiming(b: _Builder, f: Finding, node: ast.Call, h: R.UseKaiming):
     c = _Call(b, node)
-    nl = _nonlinearity_args(c, h.get("nonlinearity") or "relu", h.get("a"), K.RELU)
+    nl = _nonlinearity_args(c, h.nonlinearity or "relu", h.a, K.RELU)
     span, short = _to_kaiming(b, c, nl[0])
     b.spans.append(span)
-    return ("unsafe" if h.get("shared") else "safe"), f"Use `{short}` with {nl[1]}"
+    return ("unsafe" if h.shared else "safe"), f"Use `{short}` with {nl[1]}"
 
 
-def _fix_xavier(b: _Builder, f: Finding, node: ast.Call, h: dict):
+def _fix_xavier(b: _Builder, f: Finding, node: ast.Call, h: R.UseXavier):
     c = _Call(b, node)
-    act = h.get("gain")
+    act = h.gain
     span, short = _to_xavier(b, c, act)
     b.spans.append(span)
     gain = f' with gain=calculate_gain("{act}")' if act in _GAIN_NAMES else ""
-    return ("unsafe" if h.get("shared") else "safe"), f"Use `{short}`{gain}"
+    return ("unsafe" if h.shared else "safe"), f"Use `{short}`{gain}"
 
 
-def _fix_nonlinearity(b: _Builder, f: Finding, node: ast.Call, h: dict):
+def _fix_nonlinearity(b: _Builder, f: Finding, node: ast.Call, h: R.MatchNonlinearity):
     c = _Call(b, node)
-    act, a, family = h.get("act"), h.get("a"), h.get("family")
-    safety = "unsafe" if h.get("shared") else "safe"
+    act, a, family = h.act, h.a, h.family
+    safety = "unsafe" if h.shared else "safe"
     if c.short and c.short.startswith("kaiming"):
         nl = _nonlinearity_args(c, act, a, family)
         if nl is None:
@@ -730,8 +731,8 @@ def _is_init_call(b: _Builder, node: ast.Call) -> bool:
     return isinstance(node.func, ast.Attribute) and node.func.attr in K.TENSOR_INIT_METHODS
 
 
-def _fix_lecun(b: _Builder, f: Finding, node: ast.Call, h: dict):
-    safety = "unsafe" if h.get("shared") else "safe"
+def _fix_lecun(b: _Builder, f: Finding, node: ast.Call, h: R.UseLecun):
+    safety = "unsafe" if h.shared else "safe"
     if _is_init_call(b, node):
         c = _Call(b, node)
         span, _ = _to_kaiming(b, c, [_kw_arg("nonlinearity", c.s("linear"))], "normal")
@@ -748,11 +749,11 @@ def _fix_lecun(b: _Builder, f: Finding, node: ast.Call, h: dict):
     return safety, f"Add LeCun normal init `{call}`"
 
 
-def _fix_scaled(b: _Builder, f: Finding, node: ast.Call, h: dict):
-    if h.get("runtime"):
+def _fix_scaled(b: _Builder, f: Finding, node: ast.Call, h: R.ScaleByFan):
+    if h.runtime:
         raise _Unfixable("activation chosen at run time")
     c = _Call(b, node)
-    act, a, family = h.get("act"), h.get("a"), h.get("family")
+    act, a, family = h.act, h.a, h.family
     if family == K.RELU:
         nl = _nonlinearity_args(c, act, a if act in ("leaky_relu", "prelu", "rrelu") else None,
                                 K.RELU)
@@ -768,7 +769,7 @@ def _fix_scaled(b: _Builder, f: Finding, node: ast.Call, h: dict):
     return "unsafe", f"Scale by fan-in: use {what}"
 
 
-def _fix_uniform(b: _Builder, f: Finding, node: ast.Call, h: dict):
+def _fix_uniform(b: _Builder, f: Finding, node: ast.Call, h: R.UniformBounds):
     c = _Call(b, node)
     if c.short not in ("normal_", "normal"):
         raise _Unfixable("not normal_")
@@ -787,8 +788,8 @@ def _fix_uniform(b: _Builder, f: Finding, node: ast.Call, h: dict):
     return "safe", "Use `uniform_` with these bounds"
 
 
-def _fix_zero_bn(b: _Builder, f: Finding, node: ast.Call, h: dict):
-    bn, cls_name = h.get("bn"), h.get("cls")
+def _fix_zero_bn(b: _Builder, f: Finding, node: ast.Call, h: R.ZeroLastNorm):
+    bn, cls_name = h.bn, h.cls
     if not bn or not cls_name:
         raise _Unfixable("no BN path")
     cls = b.ctx.enclosing(node, ast.ClassDef)
@@ -839,7 +840,7 @@ def _norm_overwriter(facts, block: str) -> str | None:
     return None
 
 
-def _fix_randn(b: _Builder, f: Finding, node: ast.Call, h: dict):
+def _fix_randn(b: _Builder, f: Finding, node: ast.Call, h: R.ScaleRandn):
     ctx = b.ctx
     if not node.args or not isinstance(node.args[0], ast.Call):
         raise _Unfixable("not Parameter(torch.randn(...))")
@@ -860,7 +861,7 @@ def _fix_randn(b: _Builder, f: Finding, node: ast.Call, h: dict):
         # (n_layers, out, in) stacked linear maps or an (out, in, k) conv1d kernel: which
         # dimensions make the fan-in depends on the use
         raise _Unfixable("a stack of weight matrices: the fan-in dimension is not clear")
-    orientation = _orientation(ctx, node, h.get("param") or f.layer or "")
+    orientation = _orientation(ctx, node, h.param or f.layer or "")
     if orientation is None:
         raise _Unfixable("fan-in dimension unclear")
     if orientation == "in_first":
@@ -919,14 +920,14 @@ def _orientation(ctx: _FileCtx, node: ast.AST, param: str) -> str | None:
 
 
 _FIXERS = {
-    "kaiming": _fix_kaiming,
-    "xavier": _fix_xavier,
-    "nonlinearity": _fix_nonlinearity,
-    "lecun": _fix_lecun,
-    "scaled": _fix_scaled,
-    "randn": _fix_randn,
-    "uniform": _fix_uniform,
-    "zero_bn": _fix_zero_bn,
+    R.UseKaiming: _fix_kaiming,
+    R.UseXavier: _fix_xavier,
+    R.MatchNonlinearity: _fix_nonlinearity,
+    R.UseLecun: _fix_lecun,
+    R.ScaleByFan: _fix_scaled,
+    R.ScaleRandn: _fix_randn,
+    R.UniformBounds: _fix_uniform,
+    R.ZeroLastNorm: _fix_zero_bn,
 }
 
 
@@ -964,9 +965,8 @@ def _load(path: str, display: str, data: bytes | None) -> _Source | None:
 
 
 def _loc(f: Finding, src: _Source) -> tuple[int, int, int, int]:
-    if src.notebook:
-        h = f.hint or {}
-        return h.get("joined_row", f.row), f.col, h.get("joined_end_row", f.end_row), f.end_col
+    if src.notebook and f.joined is not None:
+        return f.joined[0], f.col, f.joined[1], f.end_col
     return f.row, f.col, f.end_row, f.end_col
 
 
@@ -986,8 +986,8 @@ def _plans_for_file(src: _Source, findings: list[Finding], errors: list[str],
         return []
     plans = []
     for f in findings:
-        h = f.hint or {}
-        fixer = _FIXERS.get(h.get("fix"))
+        h = f.remedy
+        fixer = _FIXERS.get(type(h))
         if fixer is None:
             continue
         node = ctx.call_at(*_loc(f, src))
@@ -997,9 +997,9 @@ def _plans_for_file(src: _Source, findings: list[Finding], errors: list[str],
         try:
             applicability, message = fixer(b, f, node, h)
             spans = b.finish()
-            if h.get("shared"):  # the call initializes other layers too: they change with it
+            if h.shared:  # the call initializes other layers too: they change with it
                 applicability = "unsafe"
-                n = h.get("reach")
+                n = h.reach
                 message += (f" (unsafe: this call initializes {n} layers, and every one of "
                             f"them changes)" if n else " (unsafe: a shared init, every layer "
                             "it reaches changes)")
@@ -1013,7 +1013,7 @@ def _plans_for_file(src: _Source, findings: list[Finding], errors: list[str],
         edits = _edits(spans, ctx.t, src, f.cell)
         if edits is None:
             continue
-        at = ctx.t.offset(*_loc(f, src)[:2]) if h.get("shared") else None
+        at = ctx.t.offset(*_loc(f, src)[:2]) if h.shared else None
         plans.append(_Plan(f, Fix(applicability, message, edits), spans, at, list(b.inserted)))
     return plans
 
@@ -1038,7 +1038,7 @@ def _edits(spans, t: _Text, src: _Source, cell=None) -> list[Edit] | None:
 def _plans(findings: list[Finding], sources: "_Sources", errors: list[str]) -> list[_Plan]:
     by_file: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
-        if f.hint and f.hint.get("fix") in _FIXERS:
+        if type(f.remedy) in _FIXERS:
             by_file[f.filename].append(f)
     plans = []
     for display in sorted(by_file):
@@ -1371,7 +1371,7 @@ def _reject_key(p: _Plan, srcs: "_Sources", src: _Source | None = None) -> tuple
     src = src or srcs.get(f.filename)
     row = _loc(f, src)[0] if src is not None else f.row
     line = _Text(src.text).line(row).strip() if src is not None else ""
-    return (f.filename, f.code, (f.hint or {}).get("fix"), line, f.col)
+    return (f.filename, f.code, f.remedy.key if f.remedy else None, line, f.col)
 
 
 def _made_worse(old: _Source, new: _Source | None, applied: list[_Plan], before, after):

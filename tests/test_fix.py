@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from conftest import ROOT, run_cli
 from initlint.cli import main
+from initlint.remedies import UniformBounds
 
 FIXES = os.path.join(ROOT, "tests", "fix_cases")
 
@@ -316,7 +317,7 @@ def test_fix_whose_result_does_not_parse_is_dropped(tmp_path, monkeypatch):
     p = tmp_path / "m.py"
     p.write_bytes(src)
     mtime = os.stat(p).st_mtime_ns
-    good = fixmod._FIXERS["uniform"]
+    good = fixmod._FIXERS[UniformBounds]
 
     def broken(b, f, node, h):
         result = good(b, f, node, h)
@@ -325,7 +326,7 @@ def test_fix_whose_result_does_not_parse_is_dropped(tmp_path, monkeypatch):
             b.spans[0] = (s, e, content + ")")
         return result
 
-    monkeypatch.setitem(fixmod._FIXERS, "uniform", broken)
+    monkeypatch.setitem(fixmod._FIXERS, UniformBounds, broken)
     r = invoke(str(p), "--fix")
     assert f"dropped fix for IL205 at {p}:8:9: the result does not parse" in r.stderr
     # the other fix still applies; the file is re-parsed before it replaces the original
@@ -338,7 +339,7 @@ def test_fix_whose_result_does_not_parse_is_dropped(tmp_path, monkeypatch):
     # when every fix is bad, the file is left exactly as it was
     p.write_bytes(src)
     os.utime(p, ns=(mtime, mtime))
-    monkeypatch.setitem(fixmod._FIXERS, "uniform",
+    monkeypatch.setitem(fixmod._FIXERS, UniformBounds,
                         lambda b, f, n, h: (b.spans.append((0, 0, "(")), ("safe", "x"))[1])
     r = invoke(str(p), "--fix")
     assert r.stderr.count("dropped fix for IL205") == 2

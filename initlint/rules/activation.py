@@ -7,6 +7,7 @@ import math
 from initlint import knowledge as K
 from initlint.analysis.index import fan
 from initlint.analysis.project import SQRT2, describe, he_like
+from initlint.remedies import MatchNonlinearity, UseKaiming, UseLecun, UseXavier
 from initlint.rules import Rule, register
 from initlint.rules.common import act_desc, cap, family, layer_desc, related_for, weight_judgments
 
@@ -183,8 +184,8 @@ class Conv(nn.Module):
                 msg += " (a normalization layer follows directly, so the effect is normalized away)"
             slope = nxt.node.slope if nxt.node.act in ("leaky_relu", "prelu", "rrelu") else None
             emit(self.code, severity, msg, j.final, j, related=related_for(project, j, nxt),
-                 hint={"fix": "kaiming", "nonlinearity": "leaky_relu" if slope else "relu",
-                       "a": slope, "shared": j.final.target == "filter"})
+                 remedy=UseKaiming(nonlinearity="leaky_relu" if slope else "relu", a=slope,
+                                   shared=j.final.target == "filter"))
 
     def _chain_factor(self, project, j, layers: dict) -> float:
         """Variance kept relative to He along the Xavier/ReLU chain containing `j`."""
@@ -303,8 +304,7 @@ class Net(nn.Module):
                 msg += f"; {chain} such layers are chained through saturating activations"
             emit(self.code, cap(severity, j), msg, j.final, j,
                  related=related_for(project, j, nexts[0]),
-                 hint={"fix": "xavier", "gain": nexts[0].node.act,
-                       "shared": j.final.target == "filter"})
+                 remedy=UseXavier(gain=nexts[0].node.act, shared=j.final.target == "filter"))
 
 
     @staticmethod
@@ -447,8 +447,8 @@ class Net(nn.Module):
                     msg += ("; the layer's output is also returned without the activation, "
                             "which that gain suits")
                 emit(self.code, cap(severity, j), msg, j.final, j, related=related_for(project, j, n),
-                     hint={"fix": "nonlinearity", "act": n.node.act, "a": slope,
-                           "family": fam, "shared": j.final.target == "filter"})
+                     remedy=MatchNonlinearity(act=n.node.act, a=slope, family=fam,
+                                              shared=j.final.target == "filter"))
                 break
 
 
@@ -521,7 +521,7 @@ class Net(nn.Module):
                    f"kaiming_normal_(w, nonlinearity=\"linear\")")
             emit(self.code, cap("warning", j), msg, j.final, j,
                  related=related_for(project, j, nexts[0]),
-                 hint={"fix": "lecun", "shared": j.final is not None and j.final.target == "filter"})
+                 remedy=UseLecun(shared=j.final is not None and j.final.target == "filter"))
 
 
 @register

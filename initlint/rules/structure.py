@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from initlint import knowledge as K
+from initlint.remedies import ZeroLastNorm
 from initlint.rules import Rule, register
 
 _HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
@@ -132,7 +133,7 @@ class BasicBlock(nn.Module):
                      f"nn.init.zeros_(...{path}.weight) or offer a zero_init_residual flag",
                      None, None, loc=spec.loc, path=f.path, cls=cls, layer=path,
                      related=[("the residual add", f.path, add.loc)] if add.loc else [],
-                     hint={"fix": "zero_bn", "bn": path, "cls": cls.name})
+                     remedy=ZeroLastNorm(bn=path, cls=cls.name))
 
     def _offered(self, project, cls, path, zero_ops) -> bool:
         idx = project.index

@@ -7,6 +7,7 @@ import math
 from initlint import knowledge as K
 from initlint.analysis.index import fan
 from initlint.analysis.project import describe
+from initlint.remedies import ScaleByFan, ScaleRandn, UniformBounds
 from initlint.rules import Rule, register
 from initlint.rules.common import act_desc, cap, family, layer_desc, related_for, weight_judgments
 
@@ -279,11 +280,11 @@ class Net(nn.Module):
                 msg += (f" (std {e.std:g} is the GPT/BERT/ViT/DCGAN recipe, usually applied "
                         f"model-wide on purpose)")
             emit(self.code, cap(severity, j), msg, j.final, j, related=related_for(project, j),
-                 hint={"fix": "scaled", "act": acts[0].node.act if acts else None,
-                       "a": acts[0].node.slope if acts else None,
-                       "family": family(project, acts[0].node) if acts else None,
-                       "runtime": bool(acts and acts[0].node.runtime),
-                       "shared": j.final.target == "filter"})
+                 remedy=ScaleByFan(act=acts[0].node.act if acts else None,
+                                  a=acts[0].node.slope if acts else None,
+                                  family=family(project, acts[0].node) if acts else None,
+                                  runtime=bool(acts and acts[0].node.runtime),
+                                  shared=j.final.target == "filter"))
 
     def _raw(self, project, j, emit) -> None:
         """A raw `nn.Parameter` used as a weight matrix (2-D, or a stacked bank of them)."""
@@ -311,13 +312,12 @@ class Net(nn.Module):
             if final_unit:
                 msg += f" (`{j.final.func}` at line {j.final.loc.row} redraws it at std 1 again)"
             emit(self.code, cap(severity, j), msg, None, None, loc=spec.loc, path=f.path,
-                 cls=w.owner, layer=w.local, hint={"fix": "randn", "param": w.local})
+                 cls=w.owner, layer=w.local, remedy=ScaleRandn(param=w.local))
         if final_unit:
             msg = (f"unscaled init of weight `{w.local}`{stacked}: `{j.final.func}` draws with std "
                    f"1 whatever the fan-in; scale by fan-in (Kaiming/Xavier)")
             emit(self.code, cap(severity, j), msg, j.final, j, related=related_for(project, j),
-                 hint={"fix": "scaled", "act": None, "a": None, "family": None,
-                       "runtime": False, "shared": j.final.target == "filter"})
+                 remedy=ScaleByFan(shared=j.final.target == "filter"))
 
 
 def _unit_draw(op, e) -> bool:
@@ -625,7 +625,7 @@ def init_weights(m):
                          f"`{op.func}` with mean {mean:g} and std {std:g}: these are uniform "
                          f"bounds; this draws N({mean:g}, {std:g}²), centred on {mean:g}. Use "
                          f"uniform_(t, {mean:g}, {std:g})", op, None, path=op.src,
-                         hint={"fix": "uniform"})
+                         remedy=UniformBounds())
 
 
 @register
