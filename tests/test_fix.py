@@ -497,7 +497,7 @@ def test_attach_fixes_uses_an_editor_buffer(tmp_path):
 def test_rules_without_a_fix_offer_none(lint, code):
     from initlint.rules import RULES
 
-    for src in RULES[code].INVALID:
+    for src in [e.code for e in RULES[code].invalid()]:
         for f in lint(src, "--select", code):
             assert f["fix"] is None
 

@@ -69,3 +69,30 @@ def family(project: Project, node, owner=None) -> str:
     if node.param and owner is not None and project.index.arg_overridden(owner, node.param):
         return K.RUNTIME
     return project.family(node.act)
+
+
+def through_act(project, owner, local: str, fam: str, members) -> set:
+    """The layers of `members` that take `local`'s output through one activation of family
+    `fam`, with no normalization between: the links of an IL101/IL102 chain."""
+    g = project.graph(owner)
+    out = set()
+    for nid in g.layer_nodes(local):
+        for nx in g.nexts(nid):
+            if nx.normalized or nx.node.kind != "act" or family(project, nx.node, owner) != fam:
+                continue
+            out.update(g.nodes[s].ref for s in g.succ.get(nx.node.id, [])
+                       if g.nodes[s].kind == "layer" and g.nodes[s].ref in members)
+    return out
+
+
+def has_init(project, cls, path: str, pred) -> bool:
+    """Some init in `cls` (or a base) on layer `path`, directly or through a filter, satisfies `pred`."""
+    for c in project.index.mro(cls):
+        ops = list(c.ops) + [op for m in c.methods.values() for op in m.ops]
+        for op in ops:
+            if op.target == "filter" and op.filter is not None and (
+                    op.filter.subpath in ("", path)) and pred(op):
+                return True
+            if op.target == "attr" and op.path == path and pred(op):
+                return True
+    return False
