@@ -1,9 +1,11 @@
-"""Helpers shared by rules: describing layers, activations and init calls in messages."""
+"""Helpers shared by rules: describing layers, activations and init calls in messages; the
+chains IL101/IL102 walk; the init lookup IL302–IL304 share; the probe's shrink test."""
 
 from __future__ import annotations
 
 from initlint import knowledge as K
 from initlint.analysis.project import Judged, Project
+from initlint.probe.verdicts import finite, fmt, label, ratio_text
 
 
 def layer_desc(project: Project, owner, local: str) -> str:
@@ -96,3 +98,56 @@ def has_init(project, cls, path: str, pred) -> bool:
             if op.target == "attr" and op.path == path and pred(op):
                 return True
     return False
+
+
+# -- probe confirmation shared by the rules that predict a shrinking signal (IL101, IL103,
+# IL104, IL203): their `confirm` hooks call `shrink`.
+
+PER_LAYER_SHRINK = 0.85  # He keeps the std of a ReLU chain at ≈1 per layer; Xavier 0.71, default 0.41
+
+
+def _per_step(s0: float, s1: float, steps: int) -> tuple[float, float]:
+    r = s1 / s0
+    return r, (r ** (1 / steps) if r > 0 else 0.0)
+
+
+def _shrink_text(ix, a: str, b: str, s0: float, s1: float, steps: int, entering: bool) -> tuple[str, str]:
+    r, per = _per_step(s0, s1, steps)
+    span = (f"({ratio_text(r)} over {steps} layer{'s' if steps > 1 else ''}, ×{per:.2f} per "
+            "layer; He init keeps ≈1)")
+    if entering:
+        text = (f"std of the signal entering `{label(a)}` {fmt(s0)} → entering `{label(b)}` "
+                f"{fmt(s1)} {span}")
+    else:
+        text = f"output std {fmt(s0)} at `{label(a)}` → {fmt(s1)} at `{label(b)}` {span}"
+    return ("confirmed" if per < PER_LAYER_SHRINK else "not confirmed"), text + ix.predicted([a, b])
+
+
+def shrink(ev, chain_end: str | None = None) -> tuple[str, str]:
+    """Does the signal shrink along the layers of the finding? Measured on the signal that
+    *enters* the following weight layers (after activations and any normalization), so a
+    normalization that undoes the init shows as 'not confirmed'."""
+    ix, mod = ev.ix, ev.mod
+    if mod not in ix.order:
+        return "not measured", f"`{label(mod)}` did not run in the forward pass"
+    order = ix.order
+    i = order.index(mod)
+    end = ev.path(chain_end) if chain_end else None
+    j = order.index(end) if end in order else i
+    a, b = i + 1, max(j, i + 2)
+    if b < len(order):
+        s0, s1 = ix.in_std(order[a]), ix.in_std(order[b])
+        if finite(s0) and finite(s1) and s0 > 0:
+            return _shrink_text(ix, order[a], order[b], s0, s1, b - a, entering=True)
+    # the last layers: compare outputs, unless a normalization sits in between
+    k = max(j, i + 1)
+    if k >= len(order):
+        return "not measured", f"no weight layer runs after `{label(mod)}` to show the effect"
+    norm = ix.norm_between(mod, order[k])
+    s0, s1 = ix.out_std(mod), ix.out_std(order[k])
+    if norm is not None:
+        return "not confirmed", (f"`{label(norm['name'])}` ({norm['type']}) renormalizes the "
+                                 f"output of `{label(mod)}` (std {fmt(s0)}) before the next layer")
+    if not (finite(s0) and finite(s1)) or s0 <= 0:
+        return "not measured", f"output std at `{label(mod)}` is {fmt(s0)}"
+    return _shrink_text(ix, mod, order[k], s0, s1, k - i, entering=False)

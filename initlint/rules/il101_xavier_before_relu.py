@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from initlint import knowledge as K
 from initlint.analysis.index import fan
-from initlint.analysis.project import SQRT2, describe
+from initlint.analysis.project import describe, SQRT2
 from initlint.remedies import UseKaiming
 from initlint.rules.base import Rule
-from initlint.rules.common import (act_desc, cap, family, layer_desc, related_for, through_act,
-                                   weight_judgments)
+from initlint.rules.common import (act_desc, cap, family, layer_desc, related_for, shrink,
+                                   through_act, weight_judgments)
 from initlint.rules.examples import Expect, HEADER, Invalid, Valid
+
+ERROR_FACTOR = 0.25  # a Xavier/ReLU chain keeping ≤ this share of He's variance is an error
 
 
 def _plain_xavier(e) -> bool:
@@ -195,7 +197,7 @@ class Conv(nn.Module):
                 severity = "info"
             else:
                 factor = self._chain_factor(project, j, by_owner.get(id(j.weight.owner), {}))
-                severity = "error" if factor <= 0.25 + 1e-9 else "warning"
+                severity = "error" if factor <= ERROR_FACTOR + 1e-9 else "warning"
             severity = cap(severity, j)
             nxt = nexts[0]
             act = act_desc(nxt.node)
@@ -241,3 +243,8 @@ class Conv(nn.Module):
             f = fi / (fi + fo) if fi and fo else 0.5
             factor *= min(1.0, gain * gain * f)
         return factor
+
+    def confirm(self, finding, ev) -> tuple[str, str]:
+        """Confirmed when the signal entering the layers after this one shrinks by more than
+        PER_LAYER_SHRINK per layer (He init keeps it at ≈1)."""
+        return shrink(ev)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from initlint import knowledge as K
 from initlint.analysis.project import describe, he_like
+from initlint.probe.verdicts import label
 from initlint.remedies import UseXavier
 from initlint.rules.base import Rule
 from initlint.rules.common import (act_desc, cap, family, layer_desc, related_for, through_act,
                                    weight_judgments)
 from initlint.rules.examples import Expect, HEADER, Invalid, Valid
 
-
+SATURATED = 0.10  # probe: the fraction of saturated activation outputs that confirms IL102
 CHAIN_WARN = 3  # IL102: He layers chained through tanh/sigmoid before it is more than convention
 
 
@@ -151,3 +152,18 @@ class Net(nn.Module):
 
         local = j.weight.local
         return longest(local) + back(local) - 1
+
+    def confirm(self, finding, ev) -> tuple[str, str]:
+        """Confirmed when at least SATURATED of the outputs of the saturating activation
+        after the layer are saturated."""
+        rows = ev.ix.layers
+        k = next((n for n, r in enumerate(rows) if r["name"] == ev.mod), None)
+        if k is None:
+            return "not measured", f"`{label(ev.mod)}` did not run in the forward pass"
+        nxt = next((r for r in rows[k + 1:k + 4] if r.get("saturated_fraction") is not None), None)
+        if nxt is None:
+            return "not measured", ("the saturating activation after it is not a module the "
+                                    "probe can hook")
+        sf = nxt["saturated_fraction"]
+        return ("confirmed" if sf >= SATURATED else "not confirmed"), (
+            f"{sf:.0%} of the outputs of `{label(nxt['name'])}` ({nxt['type']}) are saturated")

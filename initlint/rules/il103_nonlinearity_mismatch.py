@@ -8,8 +8,11 @@ from initlint import knowledge as K
 from initlint.analysis.project import describe, he_like
 from initlint.remedies import MatchNonlinearity
 from initlint.rules.base import Rule
-from initlint.rules.common import act_desc, cap, family, layer_desc, related_for, weight_judgments
+from initlint.rules.common import (act_desc, cap, family, layer_desc, related_for, shrink,
+                                   weight_judgments)
 from initlint.rules.examples import Expect, HEADER, Invalid, Valid
+
+TOLERANCE = 0.1  # a gain more than 10% off the activation's is a mismatch
 
 
 class NonlinearityMismatch(Rule):
@@ -127,13 +130,13 @@ class Net(nn.Module):
                 act_gain = K.act_gain(n.node.act or "", n.node.slope)
                 if fam == K.RELU:
                     off = abs(e.gain / act_gain - 1)
-                    if off <= 0.1:
+                    if off <= TOLERANCE:
                         continue
                 elif fam == K.SATURATING:
                     if he_like(e):
                         continue  # IL102
                     lo, hi = 1.0, (5 / 3 if n.node.act == "tanh" else 1.0)
-                    if lo * 0.9 <= e.gain <= hi * 1.1:
+                    if lo * (1 - TOLERANCE) <= e.gain <= hi * (1 + TOLERANCE):
                         continue
                     off = min(abs(e.gain / lo - 1), abs(e.gain / hi - 1))
                 else:
@@ -156,3 +159,8 @@ class Net(nn.Module):
                      remedy=MatchNonlinearity(act=n.node.act, a=slope, family=fam,
                                               shared=j.final.target == "filter"))
                 break
+
+    def confirm(self, finding, ev) -> tuple[str, str]:
+        """Confirmed when the signal entering the layers after this one shrinks by more than
+        PER_LAYER_SHRINK per layer (He init keeps it at ≈1)."""
+        return shrink(ev)

@@ -6,8 +6,13 @@ from initlint import knowledge as K
 from initlint.analysis.project import describe
 from initlint.remedies import UseLecun
 from initlint.rules.base import Rule
-from initlint.rules.common import cap, family, layer_desc, related_for, weight_judgments
+from initlint.rules.common import cap, family, layer_desc, related_for, shrink, weight_judgments
 from initlint.rules.examples import Expect, HEADER, Invalid, Valid
+
+# what counts as LeCun normal: a Kaiming-normal gain in this range, or a std of gain·√(1/fan_in)
+# with the gain this close to 1
+LECUN_GAIN = (0.7, 1.1)
+LECUN_STD_TOL = 0.1
 
 
 class SeluWithoutLecun(Rule):
@@ -88,8 +93,8 @@ class Net(nn.Module):
                 continue
             e = describe(j.final, j.weight.spec)
             ok = (e.kind == "lecun" or (e.kind == "kaiming" and e.gain is not None and
-                                        0.7 <= e.gain <= 1.1 and e.dist == "normal")
-                  or (e.kind == "normal" and e.fan_gain is not None and abs(e.fan_gain - 1) < 0.1)
+                                        LECUN_GAIN[0] <= e.gain <= LECUN_GAIN[1] and e.dist == "normal")
+                  or (e.kind == "normal" and e.fan_gain is not None and abs(e.fan_gain - 1) < LECUN_STD_TOL)
                   or e.symbolic)
             if ok:
                 continue
@@ -100,3 +105,8 @@ class Net(nn.Module):
             emit(self.code, cap("warning", j), msg, j.final, j,
                  related=related_for(project, j, nexts[0]),
                  remedy=UseLecun(shared=j.final is not None and j.final.target == "filter"))
+
+    def confirm(self, finding, ev) -> tuple[str, str]:
+        """Confirmed when the signal entering the layers after this one shrinks by more than
+        PER_LAYER_SHRINK per layer (He init keeps it at ≈1)."""
+        return shrink(ev)

@@ -123,3 +123,14 @@ class Raw(nn.Module):
                    f"{kind}: every unit computes the same output and gets the same gradient, so "
                    f"symmetry never breaks; use a random init")
             emit(self.code, cap("error", j), msg, j.final, j, related=related_for(project, j))
+
+    def confirm(self, finding, ev) -> tuple[str, str]:
+        """Confirmed when every row of the weight is identical at init."""
+        p = ev.ix.weight_of(ev.full)
+        if p is None or "rows" not in p:
+            return "not measured", f"no ≥2-D weight found for `{ev.full}`"
+        if p.get("rows_identical"):
+            what = "all zero" if p.get("all_zero") else "identical"
+            return "confirmed", f"all {p['rows']} rows of `{p['name']}` are {what} at init"
+        return "not confirmed", (f"the {p['rows']} rows of `{p['name']}` differ at init: a later "
+                                 "init overwrites the constant one")

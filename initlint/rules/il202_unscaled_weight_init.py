@@ -7,10 +7,16 @@ import math
 from initlint import knowledge as K
 from initlint.analysis.index import fan
 from initlint.analysis.project import describe
+from initlint.probe.verdicts import finite, fmt, label, ratio_text
 from initlint.remedies import ScaleByFan, ScaleRandn
 from initlint.rules.base import Rule
 from initlint.rules.common import cap, family, layer_desc, related_for
 from initlint.rules.examples import Expect, HEADER, Invalid, Valid
+
+
+GAIN_OFF_STATIC = 4  # a literal std whose implied gain std·√fan_in is this far off is reported
+TINY_FAN_IN = 2  # unit draws into a fan-in this small are the scaled init already
+GAIN_OFF = 2.0  # probe: a layer that multiplies (or divides) the std by this confirms IL202
 
 
 # literal stds of documented model-wide recipes: a layer they leave "too small" is the recipe's
@@ -180,7 +186,7 @@ class Net(nn.Module):
             too_small = False
             unit = _unit_draw(j.final, e)
             if unit:
-                if fi is not None and fi <= 2:
+                if fi is not None and fi <= TINY_FAN_IN:
                     continue
                 reason = (f"`{j.final.func}` draws with std {e.std:.3g} whatever the fan-in" +
                           (" and mean 0.5 (all weights positive)" if e.mean == 0.5 else ""))
@@ -188,10 +194,10 @@ class Net(nn.Module):
                 if fi is None:
                     continue
                 implied = e.std * math.sqrt(fi)
-                if implied > 4 * gain:
+                if implied > GAIN_OFF_STATIC * gain:
                     reason = (f"std {e.std:g} with fan_in {fi:g} implies gain {implied:.3g}, "
                               f"{implied / gain:.1f}× the {gain:.3g} this layer needs")
-                elif implied * 4 < gain and not j.final.params.get("std_expr") and \
+                elif implied * GAIN_OFF_STATIC < gain and not j.final.params.get("std_expr") and \
                         project.is_hidden(w.owner, w.local) and \
                         not project.graph(w.owner).renormalized(w.local):
                     reason = (f"std {e.std:g} with fan_in {fi:g} implies gain {implied:.3g}, "
@@ -200,16 +206,8 @@ class Net(nn.Module):
                 else:
                     continue
             recipe = too_small and e.std in RECIPE_STDS
-            if normalized or recipe:
-                severity = "info"
-            elif too_small:
-                severity = "warning"
-            elif unit and not acts and not project.is_hidden(w.owner, w.local):
-                # an output whose consumer we cannot see (logits into gumbel-softmax, a loss):
-                # the scale may be a deliberate temperature
-                severity = "warning"
-            else:
-                severity = "error"
+            severity = self._severity(project, w, normalized or recipe, too_small,
+                                      unit and not acts)
             msg = (f"unscaled init of {layer_desc(project, w.owner, w.local)}: {reason}; scale by "
                    f"fan-in (Kaiming/Xavier)")
             if normalized:
@@ -224,13 +222,24 @@ class Net(nn.Module):
                                   runtime=bool(acts and acts[0].node.runtime),
                                   shared=j.final.target == "filter"))
 
+    @staticmethod
+    def _severity(project, w, normalized: bool, too_small: bool, unseen_output: bool) -> str:
+        """info when normalized away (or a model-wide recipe); warning when too small, or an
+        output whose consumer we cannot see (logits into gumbel-softmax, a loss: the scale may
+        be a deliberate temperature); error otherwise."""
+        if normalized:
+            return "info"
+        if too_small or (unseen_output and not project.is_hidden(w.owner, w.local)):
+            return "warning"
+        return "error"
+
     def _raw(self, project, j, emit) -> None:
         """A raw `nn.Parameter` used as a weight matrix (2-D, or a stacked bank of them)."""
         w = j.weight
         spec = w.owner.params.get(w.local)
         if spec is None or spec.shape is None or len(spec.shape) < 2:
             return
-        if any(isinstance(d, int) and d <= 2 for d in spec.shape[-2:]):
+        if any(isinstance(d, int) and d <= TINY_FAN_IN for d in spec.shape[-2:]):
             return  # (d // 2, 1): the fan-in may be that 1, and std 1 is then the scaled init
         g = project.graph(w.owner)
         if not g.layer_nodes(w.local):
@@ -256,3 +265,25 @@ class Net(nn.Module):
                    f"1 whatever the fan-in; scale by fan-in (Kaiming/Xavier)")
             emit(self.code, cap(severity, j), msg, j.final, j, related=related_for(project, j),
                  remedy=ScaleByFan(shared=j.final.target == "filter"))
+
+    def confirm(self, finding, ev) -> tuple[str, str]:
+        """Confirmed when the layer multiplies (or divides) the std of its input by GAIN_OFF or
+        more, or its output is NaN/Inf."""
+        ix, mod = ev.ix, ev.mod
+        if mod not in ix.order:
+            return "not measured", f"`{label(mod)}` did not run in the forward pass"
+        i = ix.order.index(mod)
+        s1 = ix.first_row[mod].get("out_std")
+        if i > 0:
+            s0, ref = ix.out_std(ix.order[i - 1]), f"`{label(ix.order[i - 1])}`"
+        else:
+            s0, ref = ix.first_row[mod].get("in_std"), "its input"
+        if not (finite(s0) and finite(s1)) or not s0:
+            if s1 is not None and not finite(s1):
+                return "confirmed", f"the output of `{label(mod)}` is NaN/Inf"
+            return "not measured", f"output std {fmt(s1)} at `{label(mod)}`, {fmt(s0)} at {ref}"
+        g = s1 / s0
+        text = (f"output std {fmt(s0)} at {ref} → {fmt(s1)} at `{label(mod)}` "
+                f"({ratio_text(g)} in one layer)") + ix.predicted(
+                    ([ix.order[i - 1]] if i > 0 else []) + [mod])
+        return ("confirmed" if g >= GAIN_OFF or g <= 1 / GAIN_OFF else "not confirmed"), text

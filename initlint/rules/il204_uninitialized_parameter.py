@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
+from initlint.probe.verdicts import fmt
 from initlint.rules.base import Rule
 from initlint.rules.examples import Expect, HEADER, Invalid, Valid
+
+
+# probe: uninitialized memory whose gain std·√fan_in falls outside these confirms IL204
+WILD_GAIN_HIGH = 10.0
+WILD_GAIN_LOW = 0.1
 
 
 class UninitializedParameter(Rule):
@@ -98,3 +106,20 @@ class MyLinear(nn.Module):
                 if w.owner is cls and w.local == name and w.writes:
                     return True
         return False
+
+    def confirm(self, finding, ev) -> tuple[str, str]:
+        """Confirmed when the parameter holds NaN/Inf, a constant, or values whose gain
+        std·√fan_in is outside [WILD_GAIN_LOW, WILD_GAIN_HIGH]."""
+        p = ev.ix.weight_of(ev.full)
+        if p is None or "std" not in p:
+            return "not measured", f"no parameter found for `{ev.full}`"
+        if p.get("finite") is False:
+            return "confirmed", f"`{p['name']}` contains NaN/Inf"
+        if p.get("rows_identical") or p.get("all_zero"):
+            return "confirmed", f"`{p['name']}` is constant ({fmt(p.get('mean'))})"
+        fi = p.get("fan_in") or 1
+        gain = p["std"] * math.sqrt(fi)
+        if gain > WILD_GAIN_HIGH or gain < WILD_GAIN_LOW:
+            return "confirmed", f"`{p['name']}` has std {fmt(p['std'])} (gain std·√fan_in = {fmt(gain)})"
+        return "not confirmed", (f"`{p['name']}` happened to hold values with std {fmt(p['std'])} "
+                                 "(still uninitialized memory: another run may differ)")

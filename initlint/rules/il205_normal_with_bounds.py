@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 
+from initlint.probe.verdicts import finite, fmt
 from initlint.remedies import UniformBounds
 from initlint.rules.base import Rule
 from initlint.rules.examples import Expect, HEADER, Invalid, Valid
+
+
+OFF_CENTRE = 0.5  # probe: |mean| above this many stds confirms the shifted draw
 
 
 class NormalWithBounds(Rule):
@@ -83,3 +87,13 @@ def init_weights(m):
                          f"bounds; this draws N({mean:g}, {std:g}²), centred on {mean:g}. Use "
                          f"uniform_(t, {mean:g}, {std:g})", op, None, path=op.src,
                          remedy=UniformBounds())
+
+    def confirm(self, finding, ev) -> tuple[str, str]:
+        """Confirmed when the measured mean is off zero by more than OFF_CENTRE stds."""
+        p = ev.ix.weight_of(ev.full)
+        if p is None or "std" not in p:
+            return "not measured", f"no parameter found for `{ev.full}`"
+        m, s = p.get("mean"), p.get("std")
+        off = finite(m) and finite(s) and abs(m) > OFF_CENTRE * s
+        return ("confirmed" if off else "not confirmed"), (
+            f"`{p['name']}` has mean {fmt(m)} and std {fmt(s)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from initlint.probe.verdicts import fmt
 from initlint.remedies import ZeroLastNorm
 from initlint.rules.base import Rule
 from initlint.rules.examples import Expect, HEADER, Invalid, Valid
@@ -178,3 +179,12 @@ class BasicBlock(nn.Module):
             if types is None or any(t.rsplit(".", 1)[-1] in names for t in types):
                 return True
         return False
+
+    def confirm(self, finding, ev) -> tuple[str, str]:
+        """Confirmed when the last BN's weight is not zero at init."""
+        p = ev.ix.weight_of(ev.full)
+        if p is None or "std" not in p:
+            return "not measured", f"no weight found for `{ev.full}`"
+        if p.get("all_zero"):
+            return "not confirmed", f"`{p['name']}` is zero at init"
+        return "confirmed", f"`{p['name']}` has mean {fmt(p.get('mean'))} at init, not zero"

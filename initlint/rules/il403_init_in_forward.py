@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from initlint.probe.verdicts import label
 from initlint.rules.base import Rule
 from initlint.rules.examples import Expect, HEADER, Invalid, Valid
 
@@ -78,3 +79,11 @@ class Net(nn.Module):
                      f"`{op.func}` re-initializes `{op.path}{'.' + op.param if op.target == 'attr' else ''}` "
                      f"on every forward pass, erasing what training learned; initialize once in "
                      f"`__init__`", op, None, path=op.src, cls=cls)
+
+    def confirm(self, finding, ev) -> tuple[str, str]:
+        """Confirmed when a parameter of the layer changed during the forward pass."""
+        own = [p for p in ev.ix.params.values() if p["name"] == ev.full or p["module"] == ev.mod]
+        changed = [p["name"] for p in own if p.get("changed_in_forward")]
+        if changed:
+            return "confirmed", f"`{changed[0]}` changed during the forward pass"
+        return "not confirmed", f"the parameters of `{label(ev.mod)}` did not change in the forward pass"
