@@ -31,7 +31,8 @@ def layer_and_act(filename: str = "model.py") -> list[Related]:
 
 def kaiming_fix(row: int = 11, col: int = 9, applicability: str = "safe") -> Fix:
     new = 'nn.init.kaiming_uniform_(self.fc1.weight, nonlinearity="relu")'
-    return Fix(applicability, "Use kaiming_uniform_", [Edit(new, row, col, row, col + len(INIT_CALL))])
+    edit = Edit(new, row, col, row, col + len(INIT_CALL))
+    return Fix(applicability, "Use kaiming_uniform_", [edit])
 
 
 def make_report(findings: list[Finding], extra_files: tuple[str, ...] = (),

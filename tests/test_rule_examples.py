@@ -56,13 +56,15 @@ def test_invalid_example_is_reported_exactly(lint, code, i, ex):
     check_invalid(lint, code, ex)
 
 
-@pytest.mark.parametrize("code,i,ex", CASES_VALID, ids=[f"{c}-valid-{i}" for c, i, _ in CASES_VALID])
+@pytest.mark.parametrize("code,i,ex", CASES_VALID,
+                         ids=[f"{c}-valid-{i}" for c, i, _ in CASES_VALID])
 def test_valid_example_is_clean(lint, code, i, ex):
     found = lint(ex.code, "--select", code)
     assert not [f for f in found if f["code"] == code], f"{code} valid[{i}] reported: {found}"
 
 
-@pytest.mark.parametrize("code,i,ex", CASES_FIXED, ids=[f"{c}-fixed-{i}" for c, i, _ in CASES_FIXED])
+@pytest.mark.parametrize("code,i,ex", CASES_FIXED,
+                         ids=[f"{c}-fixed-{i}" for c, i, _ in CASES_FIXED])
 def test_fixed_example_is_what_the_fix_writes(tmp_path, code, i, ex):
     check_fixed(tmp_path, code, ex)
 

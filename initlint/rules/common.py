@@ -88,7 +88,8 @@ def through_act(project, owner, local: str, fam: str, members) -> set:
 
 
 def has_init(project, cls, path: str, pred) -> bool:
-    """Some init in `cls` (or a base) on layer `path`, directly or through a filter, satisfies `pred`."""
+    """Some init in `cls` (or a base) on layer `path`, directly or through a filter,
+    satisfies `pred`."""
     for c in project.index.mro(cls):
         ops = list(c.ops) + [op for m in c.methods.values() for op in m.ops]
         for op in ops:
@@ -103,7 +104,9 @@ def has_init(project, cls, path: str, pred) -> bool:
 # -- probe confirmation shared by the rules that predict a shrinking signal (IL101, IL103,
 # IL104, IL203): their `confirm` hooks call `shrink`.
 
-PER_LAYER_SHRINK = 0.85  # He keeps the std of a ReLU chain at ≈1 per layer; Xavier 0.71, default 0.41
+# probe: a per-layer std ratio below this confirms a shrink (He keeps the std of a ReLU chain
+# at ≈1 per layer; Xavier 0.71, PyTorch's default 0.41)
+PER_LAYER_SHRINK = 0.85
 
 
 def _per_step(s0: float, s1: float, steps: int) -> tuple[float, float]:
@@ -111,7 +114,8 @@ def _per_step(s0: float, s1: float, steps: int) -> tuple[float, float]:
     return r, (r ** (1 / steps) if r > 0 else 0.0)
 
 
-def _shrink_text(ix, a: str, b: str, s0: float, s1: float, steps: int, entering: bool) -> tuple[str, str]:
+def _shrink_text(ix, a: str, b: str, s0: float, s1: float, steps: int,
+                 entering: bool) -> tuple[str, str]:
     r, per = _per_step(s0, s1, steps)
     span = (f"({ratio_text(r)} over {steps} layer{'s' if steps > 1 else ''}, ×{per:.2f} per "
             "layer; He init keeps ≈1)")

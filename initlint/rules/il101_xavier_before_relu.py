@@ -92,7 +92,8 @@ class Net(nn.Module):
     def forward(self, x):
         return self.fc2(F.relu(self.fc1(x)))
 """,
-                [Expect(11, 9, "warning")],
+                [Expect(11, 9, "warning",
+                        message_contains="Xavier init on `fc1` (Linear), which feeds ReLU")],
                 fixed=HEADER + """
 class Net(nn.Module):
     def __init__(self):
@@ -123,7 +124,8 @@ class Deep(nn.Module):
     def forward(self, x):
         return self.net(x)
 """,
-                [Expect(19, 17, "error")],
+                [Expect(19, 17, "error",
+                        message_contains="Xavier init on `net.0` (Linear), which feeds")],
                 fixed=HEADER + """
 from torch.nn.init import xavier_normal_ as xn
 
@@ -160,7 +162,8 @@ class Conv(nn.Module):
     def forward(self, x):
         return self.act(self.conv(x))
 """,
-                [Expect(10, 9, "warning")],
+                [Expect(10, 9, "warning",
+                        message_contains="Xavier init on `conv` (Conv2d), which feeds")],
                 fixed=HEADER + """
 from torch.nn import init
 

@@ -1,4 +1,5 @@
-"""IL102 he-before-saturating: A Kaiming/He init (or a ReLU gain) feeds tanh, sigmoid, hardtanh or softsign."""
+"""IL102 he-before-saturating: A Kaiming/He init (or a ReLU gain) feeds tanh, sigmoid, hardtanh
+or softsign."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ class Net(nn.Module):
     def forward(self, x):
         return self.gate(self.fc(x))
 """,
-                [Expect(11, 9, "info")],
+                [Expect(11, 9, "info",
+                        message_contains="He/Kaiming init (gain √2) on `fc` (Linear),")],
                 fixed=HEADER + """
 class Net(nn.Module):
     def __init__(self):
@@ -78,7 +80,8 @@ class Net(nn.Module):
     def forward(self, x):
         return self.fc(x).tanh()
 """,
-                [Expect(10, 9, "info")],
+                [Expect(10, 9, "info",
+                        message_contains="He/Kaiming init (gain √2) on `fc` (Linear),")],
                 fixed=HEADER + """
 class Net(nn.Module):
     def __init__(self):

@@ -1,4 +1,5 @@
-"""IL103 nonlinearity-mismatch: The init names a nonlinearity or slope whose gain is more than 10% off the activation that follows."""
+"""IL103 nonlinearity-mismatch: The init names a nonlinearity or slope whose gain is more than
+10% off the activation that follows."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ class Net(nn.Module):
     def forward(self, x):
         return F.relu(self.fc(x))
 """,
-                [Expect(12, 9, "warning")],
+                [Expect(12, 9, "warning",
+                        message_contains="nonlinearity='leaky_relu', a=2.23607 gives gain")],
                 fixed=HEADER + """
 import math
 
@@ -77,7 +79,8 @@ class Net(nn.Module):
     def forward(self, x):
         return self.act(self.fc(x))
 """,
-                [Expect(11, 9, "warning")],
+                [Expect(11, 9, "warning",
+                        message_contains="nonlinearity='relu' gives gain 1.41 on `fc`")],
                 fixed=HEADER + """
 class Net(nn.Module):
     def __init__(self):
@@ -99,7 +102,8 @@ class Net(nn.Module):
     def forward(self, x):
         return torch.relu(self.fc(x))
 """,
-                [Expect(10, 9, "warning")],
+                [Expect(10, 9, "warning",
+                        message_contains="gain=calculate_gain('tanh') gives gain 1.67 on")],
                 fixed=HEADER + """
 class Net(nn.Module):
     def __init__(self):

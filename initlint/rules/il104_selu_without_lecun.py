@@ -49,7 +49,8 @@ class Net(nn.Module):
     def forward(self, x):
         return self.act(self.fc(x))
 """,
-                [Expect(9, 19, "warning")],
+                [Expect(9, 19, "warning",
+                        message_contains="`fc` (Linear) feeds SELU but is initialized")],
                 fixed=HEADER + """
 class Net(nn.Module):
     def __init__(self):
@@ -71,7 +72,8 @@ class Net(nn.Module):
     def forward(self, x):
         return torch.selu(self.fc(x))
 """,
-                [Expect(10, 9, "warning")],
+                [Expect(10, 9, "warning",
+                        message_contains="`fc` (Linear) feeds SELU but is initialized")],
                 fixed=HEADER + """
 class Net(nn.Module):
     def __init__(self):

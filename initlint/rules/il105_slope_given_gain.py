@@ -1,4 +1,5 @@
-"""IL105 slope-given-gain: A gain (`calculate_gain(...)`) passed as Kaiming's `a=`, which is a negative slope."""
+"""IL105 slope-given-gain: A gain (`calculate_gain(...)`) passed as Kaiming's `a=`, which is a
+negative slope."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ class Disc(nn.Module):
     def forward(self, x):
         return F.leaky_relu(self.conv(x), 0.2)
 """,
-                [Expect(10, 9, "error")]),
+                [Expect(10, 9, "error",
+                        message_contains="`a=` of `nn.init.kaiming_normal_` is the")]),
         Invalid(HEADER + """
 def weights_init(m):
     if isinstance(m, nn.Conv2d):
@@ -63,7 +65,8 @@ class Disc(nn.Module):
     def forward(self, x):
         return F.leaky_relu(self.conv(x), 0.2)
 """,
-                [Expect(9, 9, "error")]),
+                [Expect(9, 9, "error",
+                        message_contains="`a=` of `nn.init.kaiming_uniform_` is the")]),
     ]
 
     def check(self, project, emit) -> None:

@@ -72,7 +72,8 @@ class Net(nn.Module):
     def forward(self, x):
         return self.fc2(F.relu(self.fc1(x)))
 """,
-                [Expect(11, 9, "error")]),
+                [Expect(11, 9, "error",
+                        message_contains="the weight of hidden layer `fc1` (Linear) is")]),
         Invalid(HEADER + """
 class Net(nn.Module):
     def __init__(self):
@@ -84,7 +85,8 @@ class Net(nn.Module):
     def forward(self, x):
         return self.layers(x)
 """,
-                [Expect(11, 13, "error")]),
+                [Expect(11, 13, "error",
+                        message_contains="the weight of hidden layer `layers.0` (Conv2d)")]),
         Invalid(HEADER + """
 class Raw(nn.Module):
     def __init__(self):
@@ -95,7 +97,8 @@ class Raw(nn.Module):
     def forward(self, x):
         return self.out(torch.tanh(x @ self.w1))
 """,
-                [Expect(9, 19, "error")]),
+                [Expect(9, 19, "error",
+                        message_contains="the weight of hidden layer `w1` (layer) is set")]),
     ]
 
     def check(self, project, emit) -> None:

@@ -90,7 +90,8 @@ class Net(nn.Module):
     def forward(self, x):
         return F.relu(self.fc(x))
 """,
-                [Expect(10, 9, "error")],
+                [Expect(10, 9, "error",
+                        message_contains="unscaled init of `fc` (Linear)")],
                 fixed=HEADER + """
 class Net(nn.Module):
     def __init__(self):
@@ -110,7 +111,8 @@ class Net(nn.Module):
     def forward(self, x):
         return x @ self.W
 """,
-                [Expect(9, 18, "error")],
+                [Expect(9, 18, "error",
+                        message_contains="`nn.Parameter(torch.randn(...))` weight `W` has")],
                 fixed=HEADER + """
 class Net(nn.Module):
     def __init__(self, d_in=128, d_out=64):
@@ -130,7 +132,8 @@ class Net(nn.Module):
     def forward(self, x):
         return self.fc(x)
 """,
-                [Expect(10, 9, "warning")],
+                [Expect(10, 9, "warning",
+                        message_contains="unscaled init of `fc` (Linear)")],
                 fixed=HEADER + """
 class Net(nn.Module):
     def __init__(self):
@@ -151,7 +154,8 @@ class Net(nn.Module):
     def forward(self, x):
         return torch.relu(self.fc(x))
 """,
-                [Expect(10, 9, "error")],
+                [Expect(10, 9, "error",
+                        message_contains="unscaled init of `fc` (Linear)")],
                 fixed=HEADER + """
 class Net(nn.Module):
     def __init__(self):

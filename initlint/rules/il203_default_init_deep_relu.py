@@ -100,7 +100,8 @@ class Net(nn.Module):
     def forward(self, x):
         return self.net(x)
 """,
-                [Expect(11, 24, "warning")]),
+                [Expect(11, 24, "warning",
+                        message_contains="8 weight layers starting at `net.0` (Linear)")]),
     ]
 
     def check(self, project, emit) -> None:
@@ -152,5 +153,5 @@ class Net(nn.Module):
     def confirm(self, finding, ev) -> tuple[str, str]:
         """Confirmed when the signal shrinks by more than PER_LAYER_SHRINK per layer from the
         chain's first layer to its last (named in the finding's related note)."""
-        ends = [m.group(1) for m in map(CHAIN_END.search, (r.message for r in finding.related)) if m]
+        ends = [m.group(1) for m in (CHAIN_END.search(r.message) for r in finding.related) if m]
         return shrink(ev, ends[-1] if ends else None)

@@ -52,7 +52,10 @@ class MyLinear(nn.Module):
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
 """,
-                [Expect(9, 23, "error"), Expect(10, 21, "error")]),
+                [Expect(9, 23, "error",
+                        message_contains="`weight` is created with uninitialized memory"),
+                 Expect(10, 21, "error",
+                        message_contains="`bias` is created with uninitialized memory and")]),
     ]
 
     def check(self, project, emit) -> None:
@@ -120,6 +123,7 @@ class MyLinear(nn.Module):
         fi = p.get("fan_in") or 1
         gain = p["std"] * math.sqrt(fi)
         if gain > WILD_GAIN_HIGH or gain < WILD_GAIN_LOW:
-            return "confirmed", f"`{p['name']}` has std {fmt(p['std'])} (gain std·√fan_in = {fmt(gain)})"
+            return "confirmed", (f"`{p['name']}` has std {fmt(p['std'])} (gain std·√fan_in = "
+                                 f"{fmt(gain)})")
         return "not confirmed", (f"`{p['name']}` happened to hold values with std {fmt(p['std'])} "
                                  "(still uninitialized memory: another run may differ)")

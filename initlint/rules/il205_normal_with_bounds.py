@@ -43,7 +43,8 @@ class Net(nn.Module):
         self.fc = nn.Linear(8, 8)
         nn.init.normal_(self.fc.weight, -0.1, 0.1)
 """,
-                [Expect(10, 9, "error")],
+                [Expect(10, 9, "error",
+                        message_contains="`nn.init.normal_` with mean -0.1 and std 0.1")],
                 fixed=HEADER + """
 class Net(nn.Module):
     def __init__(self):
@@ -56,7 +57,8 @@ def init_weights(m):
     if isinstance(m, nn.Linear):
         m.weight.data.normal_(-0.05, 0.05)
 """,
-                [Expect(8, 9, "error")],
+                [Expect(8, 9, "error",
+                        message_contains="`.normal_` with mean -0.05 and std 0.05")],
                 fixed=HEADER + """
 def init_weights(m):
     if isinstance(m, nn.Linear):

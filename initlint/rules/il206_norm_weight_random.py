@@ -72,7 +72,8 @@ class Net(nn.Module):
     def forward(self, x):
         return self.fc(F.relu(self.bn(self.conv(x))).mean((2, 3)))
 """,
-                [Expect(15, 9, "error")]),
+                [Expect(15, 9, "error",
+                        message_contains="`nn.init.normal_` draws the weight (γ) of `bn`")]),
         Invalid(HEADER + """
 class Enc(nn.Module):
     def __init__(self, d=64):
@@ -86,7 +87,8 @@ class Enc(nn.Module):
     def forward(self, x):
         return self.norm(self.fc(x))
 """,
-                [Expect(12, 13, "error")]),
+                [Expect(12, 13, "error",
+                        message_contains="`nn.init.trunc_normal_` draws the weight (γ) of")]),
     ]
 
     def check(self, project, emit) -> None:

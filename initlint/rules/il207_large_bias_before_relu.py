@@ -1,4 +1,5 @@
-"""IL207 large-bias-before-relu: A bias drawn with a spread (or set to a negative constant) that rivals the pre-activation scale, before a ReLU."""
+"""IL207 large-bias-before-relu: A bias drawn with a spread (or set to a negative constant) that
+rivals the pre-activation scale, before a ReLU."""
 
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ class Net(nn.Module):
     def forward(self, x):
         return self.out(F.relu(self.fc(x)))
 """,
-                [Expect(11, 9, "warning")]),
+                [Expect(11, 9, "warning",
+                        message_contains="bias of `fc` (Linear) is drawn with std 0.5,")]),
         Invalid(HEADER + """
 class Net(nn.Module):
     def __init__(self):
@@ -92,7 +94,8 @@ class Net(nn.Module):
     def forward(self, x):
         return F.relu(self.fc(x))
 """,
-                [Expect(11, 9, "warning")]),
+                [Expect(11, 9, "warning",
+                        message_contains="bias of `fc` (Linear) is set to -3, below the")]),
     ]
 
     def check(self, project, emit) -> None:

@@ -1,4 +1,5 @@
-"""IL301 residual-bn-not-zeroed: A residual block whose last BatchNorm γ is never zero-initialized."""
+"""IL301 residual-bn-not-zeroed: A residual block whose last BatchNorm γ is never zero-
+initialized."""
 
 from __future__ import annotations
 
@@ -102,7 +103,8 @@ class BasicBlock(nn.Module):
         out += identity
         return self.relu(out)
 """,
-                [Expect(13, 20, "warning")],
+                [Expect(13, 20, "warning",
+                        message_contains="residual block `BasicBlock` adds its input to a")],
                 fixed=HEADER + """
 class BasicBlock(nn.Module):
     def __init__(self, c):

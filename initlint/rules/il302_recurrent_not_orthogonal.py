@@ -1,4 +1,5 @@
-"""IL302 recurrent-not-orthogonal: RNN/LSTM/GRU recurrent weights (`weight_hh*`) are not orthogonal."""
+"""IL302 recurrent-not-orthogonal: RNN/LSTM/GRU recurrent weights (`weight_hh*`) are not
+orthogonal."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class Enc(nn.Module):
         super().__init__()
         self.rnn = nn.LSTM(16, 32)
 """,
-                [Expect(9, 20, "info")]),
+                [Expect(9, 20, "info",
+                        message_contains="recurrent weights of `rnn` (LSTM) keep the")]),
     ]
 
     def check(self, project, emit) -> None:

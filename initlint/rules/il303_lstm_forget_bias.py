@@ -38,7 +38,8 @@ class Enc(nn.Module):
         super().__init__()
         self.lstm = nn.LSTM(16, 32)
 """,
-                [Expect(9, 21, "info")]),
+                [Expect(9, 21, "info",
+                        message_contains="LSTM `lstm`'s forget-gate bias is never set to")]),
     ]
 
     def check(self, project, emit) -> None:

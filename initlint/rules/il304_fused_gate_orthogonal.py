@@ -1,4 +1,5 @@
-"""IL304 fused-gate-orthogonal: `orthogonal_` over the whole fused gate matrix of an LSTM/GRU, not per gate."""
+"""IL304 fused-gate-orthogonal: `orthogonal_` over the whole fused gate matrix of an LSTM/GRU,
+not per gate."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ class Enc(nn.Module):
     def forward(self, x):
         return self.lstm(x)[0]
 """,
-                [Expect(12, 17, "info")]),
+                [Expect(12, 17, "info",
+                        message_contains="`nn.init.orthogonal_` makes the whole fused")]),
     ]
 
     def check(self, project, emit) -> None:

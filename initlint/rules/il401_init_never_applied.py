@@ -105,7 +105,8 @@ class Net(nn.Module):
     def forward(self, x):
         return self.fc(x)
 """,
-                [Expect(11, 5, "error")]),
+                [Expect(11, 5, "error",
+                        message_contains="`Net._init_weights` initializes weights but is")]),
         Invalid(HEADER + """
 class MyLayer(nn.Module):
     def __init__(self, n):
@@ -115,7 +116,8 @@ class MyLayer(nn.Module):
     def reset_parameters(self):
         nn.init.kaiming_uniform_(self.weight, nonlinearity="relu")
 """,
-                [Expect(11, 5, "error")]),
+                [Expect(11, 5, "error",
+                        message_contains="`MyLayer.reset_parameters` initializes weights")]),
     ]
 
     def check(self, project, emit) -> None:

@@ -72,7 +72,8 @@ class Net(nn.Module):
         if isinstance(m, nn.Linear):
             nn.init.trunc_normal_(m.weight, std=0.02)
 """,
-                [Expect(11, 9, "warning")]),
+                [Expect(11, 9, "warning",
+                        message_contains="`nn.init.zeros_` on `head.weight` (in `Net`) is")]),
         Invalid(HEADER + """
 class Block(nn.Module):
     def __init__(self, dim):
@@ -90,7 +91,8 @@ class Model(nn.Module):
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
 """,
-                [Expect(12, 17, "warning")]),
+                [Expect(12, 17, "warning",
+                        message_contains="`nn.init.xavier_uniform_` on")]),
     ]
 
     @staticmethod

@@ -1,4 +1,5 @@
-"""IL403 init-in-forward: `nn.init.*` or an in-place random/constant fill of a parameter inside `forward`."""
+"""IL403 init-in-forward: `nn.init.*` or an in-place random/constant fill of a parameter inside
+`forward`."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ class Net(nn.Module):
         nn.init.xavier_uniform_(self.fc.weight)
         return self.fc(x)
 """,
-                [Expect(12, 9, "error")]),
+                [Expect(12, 9, "error",
+                        message_contains="`nn.init.xavier_uniform_` re-initializes")]),
         Invalid(HEADER + """
 class Net(nn.Module):
     def __init__(self):
@@ -58,7 +60,8 @@ class Net(nn.Module):
             self.w.normal_(0, 0.1)
         return x @ self.w
 """,
-                [Expect(13, 13, "error")]),
+                [Expect(13, 13, "error",
+                        message_contains="`.normal_` re-initializes `w` on every forward")]),
     ]
 
     def check(self, project, emit) -> None:
@@ -86,4 +89,5 @@ class Net(nn.Module):
         changed = [p["name"] for p in own if p.get("changed_in_forward")]
         if changed:
             return "confirmed", f"`{changed[0]}` changed during the forward pass"
-        return "not confirmed", f"the parameters of `{label(ev.mod)}` did not change in the forward pass"
+        return "not confirmed", (f"the parameters of `{label(ev.mod)}` did not change in the "
+                                 "forward pass")

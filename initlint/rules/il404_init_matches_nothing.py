@@ -1,4 +1,5 @@
-"""IL404 init-matches-nothing: An init loop or function whose filter can never select a weight of its model."""
+"""IL404 init-matches-nothing: An init loop or function whose filter can never select a weight
+of its model."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class Net(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)
 """,
-                [Expect(11, 13, "warning")]),
+                [Expect(11, 13, "warning",
+                        message_contains="this init filter never selects a weight of `Net`")]),
         Invalid(HEADER + """
 class GPT(nn.Module):
     def __init__(self, n_layer=2):
@@ -52,7 +54,8 @@ class GPT(nn.Module):
             if pn == "c_proj.weight":
                 nn.init.normal_(p, mean=0.0, std=0.02)
 """,
-                [Expect(11, 13, "warning")]),
+                [Expect(11, 13, "warning",
+                        message_contains="this init filter never selects a weight of `GPT`")]),
         Invalid(HEADER + """
 class Net(nn.Module):
     def __init__(self):
@@ -62,7 +65,8 @@ class Net(nn.Module):
             if isinstance(m, nn.Linear):
                 nn.init.kaiming_normal_(m.weight)
 """,
-                [Expect(11, 13, "warning")]),
+                [Expect(11, 13, "warning",
+                        message_contains="this init filter never selects a weight of `Net`")]),
     ]
 
     def _dead_overrides(self, project, emit) -> None:

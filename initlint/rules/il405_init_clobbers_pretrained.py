@@ -1,4 +1,5 @@
-"""IL405 init-clobbers-pretrained: A general init reaches a submodule built with pretrained weights."""
+"""IL405 init-clobbers-pretrained: A general init reaches a submodule built with pretrained
+weights."""
 
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ class Seg(nn.Module):
     def forward(self, x):
         return self.head(self.backbone(x))
 """,
-                [Expect(13, 9, "error")]),
+                [Expect(13, 9, "error",
+                        message_contains="`apply(self._init)` (general init) reaches")]),
         Invalid(HEADER + """
 from transformers import AutoModel
 
@@ -94,7 +96,8 @@ class Cls(nn.Module):
     def forward(self, x):
         return self.fc(self.encoder(x).pooler_output)
 """,
-                [Expect(15, 17, "error")]),
+                [Expect(15, 17, "error",
+                        message_contains="`nn.init.xavier_uniform_` (modules() loop)")]),
     ]
 
     _GENERAL = ("modules", "named_modules", "apply", "parameters", "named_parameters")
