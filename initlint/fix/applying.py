@@ -93,9 +93,9 @@ class _Run:
     def one_pass(self, findings: list[Finding]) -> list[Finding] | None:
         """Apply what is fixable in `findings`; the visible findings after, or None when
         nothing changed (converged)."""
-        todo = [p for p in self.plans_for(findings) if (self.unsafe or p.fix.applicability ==
-                                                        "safe") and
-                p.finding.filename not in self.frozen]
+        todo = [p for p in self.plans_for(findings)
+                if (self.unsafe or p.fix.applicability == "safe")
+                and p.finding.filename not in self.frozen]
         if not todo:
             return None
         if self.everything is None:
