@@ -132,7 +132,7 @@ class CallMixin:
     def invoke(self, fn: FuncV, args, kwargs, node):
         if self.depth >= MAX_DEPTH:
             return Unknown(f"depth {fn.name}")
-        if fn.owner is not None and fn.owner.qualname in K.MODULE_BASES and \
+        if fn.owner is not None and K.is_framework_base(fn.owner.qualname) and \
                 fn.name not in K.FRAMEWORK_INIT_HOOKS:
             # a framework base class (HF PreTrainedModel) is a built-in, whether or not its
             # source is in the project: its machinery builds no modules; its init hooks run
