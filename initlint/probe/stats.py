@@ -1,0 +1,164 @@
+"""The reductions behind the probe's statistics (torch; child only).
+
+Each returns 0-d (or short 1-d) tensors that `Deferred` turns into Python numbers all at once,
+after the backward pass. On CPU several of torch's own kernels for these reductions are
+scalar loops that run at a fraction of memory speed (`torch.std`, comparisons such as
+`t == 0`, `count_nonzero`); the CPU paths here compute the same quantities, exactly or to
+float32 rounding, from the vectorized elementwise and sum kernels. A CPU tensor has no
+queue to wait for, so reading a 0-d result there (to take the plain kernel in a corner
+case) costs microseconds; on other devices the plain kernels are used and nothing is read.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+# float32 sums of values in {0, 1} are exact while the count stays below 2^24
+_EXACT_COUNT = 1 << 24
+# a float32 sum of squared deviations inside this range has neither overflowed nor
+# lost its terms to underflow (squares below ~1e-38 flush towards zero)
+_SQ_LOW, _SQ_HIGH = 1e-30, 1e37
+
+
+class Deferred:
+    """0-d tensors (and short 1-d ones) resolved to floats all at once (one device sync)."""
+
+    def __init__(self):
+        self.items: list = []  # (first index, tensor)
+        self.n = 0
+
+    def add(self, t) -> int:
+        """One 0-d tensor; returns its index."""
+        k = self.n
+        self.items.append((k, t))
+        self.n += 1
+        return k
+
+    def add_vec(self, t) -> list[int]:
+        """A 1-d tensor of a few values; returns their indices."""
+        k = self.n
+        self.items.append((k, t))
+        self.n += t.numel()
+        return list(range(k, k + t.numel()))
+
+    def resolve(self) -> list[float]:
+        """One concatenation per (device, dtype), then one copy to the host each."""
+        groups: dict = {}
+        for k, t in self.items:
+            groups.setdefault((t.device, t.dtype), []).append((k, t))
+        out: list = [None] * self.n
+        with torch.no_grad():
+            for items in groups.values():
+                scalars = [t for _, t in items if t.dim() == 0]
+                parts = [torch.stack(scalars)] if scalars else []
+                parts += [t.reshape(-1) for _, t in items if t.dim() != 0]
+                vals = (parts[0] if len(parts) == 1 else torch.cat(parts)).cpu().tolist()
+                pos = 0
+                for k, t in items:  # scalars first, in order, then the vectors
+                    if t.dim() == 0:
+                        out[k] = float(vals[pos])
+                        pos += 1
+                for k, t in items:
+                    if t.dim() != 0:
+                        for j in range(t.numel()):
+                            out[k + j] = float(vals[pos + j])
+                        pos += t.numel()
+        return out
+
+
+def count_zeros(t, total=None):
+    """Exact number of zero elements, as a 0-d tensor. On CPU `t == 0` and `count_nonzero`
+    run at a fraction of memory speed, while |sign(t)| (1 for every nonzero, 0 for ±0) and
+    its sum are vectorized: 4-5× faster, and the float sum of ones is exact (float64 above
+    2^24 elements). `sign(NaN)` is 0, so that path needs to know the tensor has no NaN:
+    `total` is its sum or mean where the caller has one (NaN when a NaN is in it); a tensor
+    with NaN is counted the plain way."""
+    n = t.numel()
+    if t.device.type != "cpu" or not t.is_floating_point():
+        return n - torch.count_nonzero(t)
+    if total is None:
+        total = t.sum()
+    if math.isnan(float(total)):
+        return n - torch.count_nonzero(t)
+    s = torch.sign(t).abs_()
+    return n - (s.sum() if n < _EXACT_COUNT else s.sum(dtype=torch.float64))
+
+
+def std_mean(t):
+    """(std with correction 0, mean) as 0-d tensors. On CPU `torch.std` is a scalar loop (and
+    `std_mean`, Welford, ~5× slower still); the same two-pass algorithm — the mean, then the
+    sum of squared deviations from it — from vectorized kernels is ~4× faster and agrees to
+    float32 rounding. Where the float32 squares could have overflowed or underflowed (and for
+    NaN, Inf or a constant tensor) the plain kernel answers."""
+    mean = t.mean()
+    if t.device.type != "cpu" or t.numel() == 0:
+        return torch.std(t, correction=0), mean
+    d = t - mean
+    ss = d.mul_(d).sum()
+    if not _SQ_LOW < float(ss) < _SQ_HIGH:
+        return torch.std(t, correction=0), mean
+    return (ss / t.numel()).sqrt_(), mean
+
+
+def spread(td):
+    """How much the first (up to) 4 samples of a batch differ, as a std: ≈ the per-element
+    std when the output depends on the input, 0 when every sample gives the same output.
+    (Elementwise on a contiguous copy of 4 samples: a `std(dim=0)` over the strided batch
+    axis costs more than the layer.)"""
+    k = min(4, td.shape[0])
+    head = td[:k].reshape(k, -1)
+    dev = head - head.mean(0)
+    return (dev.mul_(dev).sum() / (head.shape[1] * (k - 1))).sqrt_()
+
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+_QSAMPLE = 2048
+_QIDX: dict = {}  # (sample size, device) -> the nearest-rank positions of QUANTILES
+
+
+def _qidx(n: int, device):
+    key = (n, device)
+    idx = _QIDX.get(key)
+    if idx is None:
+        idx = _QIDX[key] = torch.tensor([min(n - 1, round(q * (n - 1))) for q in QUANTILES],
+                                        device=device)
+    return idx
+
+
+def quantiles(td):
+    """Quantiles of a layer's output magnitudes |x|, from an evenly strided sample of at most
+    2048 values (nearest rank) as one 1-d tensor; how many of the sample are exactly zero;
+    the sample size."""
+    flat = td.reshape(-1)
+    step = max(1, flat.numel() // _QSAMPLE)
+    sample = flat[:step * _QSAMPLE:step].abs().sort().values
+    n = sample.numel()
+    return sample[_qidx(n, sample.device)], (sample == 0).sum(), n
+
+
+def rows_identical(w2):
+    """Whether every row of a 2-D weight is the same (every column constant across rows) and
+    the min and max of its first row (with identical rows: constant overall), as 0-d tensors;
+    or (False, None, None) without reading the whole weight: on CPU, two first rows that
+    differ somewhere (nearly every trained or random weight) settle it."""
+    if w2.device.type == "cpu" and w2.shape[0] > 1 and bool((w2[0] != w2[1]).any()):
+        return False, None, None
+    mn, mx = torch.aminmax(w2[0])
+    return (w2.amax(0) == w2.amin(0)).all(), mn, mx
+
+
+def fused_sq_norms(todo: list, defer: Deferred) -> None:
+    """‖t‖² for many tensors: one `_foreach_norm` per (device, dtype) instead of a reduction
+    kernel per parameter (on a model with hundreds of small parameters, that is the cost).
+    `todo`: (row dict, key, tensor); the row gets the deferred index under `key`."""
+    groups: dict = {}
+    for item in todo:
+        t = item[2]
+        groups.setdefault((t.device, t.dtype), []).append(item)
+    for items in groups.values():
+        norms = torch._foreach_norm([t for _, _, t in items])
+        sq = torch.stack(norms).double().pow(2)
+        for (st, key, _t), k in zip(items, defer.add_vec(sq)):
+            st[key] = k
