@@ -23,14 +23,15 @@ _SQ_LOW, _SQ_HIGH = 1e-30, 1e37
 
 
 class Deferred:
-    """0-d tensors (and short 1-d ones) resolved to floats all at once (one device sync)."""
+    """0-d tensors (and short 1-d ones) resolved to floats all at once (one device sync per
+    device and dtype); numbers already on the host are kept as they are."""
 
     def __init__(self):
         self.items: list = []  # (first index, tensor)
         self.n = 0
 
     def add(self, t) -> int:
-        """One 0-d tensor; returns its index."""
+        """One 0-d tensor (or a number already known); returns its index."""
         k = self.n
         self.items.append((k, t))
         self.n += 1
@@ -46,9 +47,12 @@ class Deferred:
     def resolve(self) -> list[float]:
         """One concatenation per (device, dtype), then one copy to the host each."""
         groups: dict = {}
-        for k, t in self.items:
-            groups.setdefault((t.device, t.dtype), []).append((k, t))
         out: list = [None] * self.n
+        for k, t in self.items:
+            if isinstance(t, torch.Tensor):
+                groups.setdefault((t.device, t.dtype), []).append((k, t))
+            else:
+                out[k] = float(t)
         with torch.no_grad():
             for items in groups.values():
                 scalars = [t for _, t in items if t.dim() == 0]
@@ -69,37 +73,52 @@ class Deferred:
 
 
 def count_zeros(t, total=None):
-    """Exact number of zero elements, as a 0-d tensor. On CPU `t == 0` and `count_nonzero`
-    run at a fraction of memory speed, while |sign(t)| (1 for every nonzero, 0 for ±0) and
-    its sum are vectorized: 4-5× faster, and the float sum of ones is exact (float64 above
-    2^24 elements). `sign(NaN)` is 0, so that path needs to know the tensor has no NaN:
-    `total` is its sum or mean where the caller has one (NaN when a NaN is in it); a tensor
-    with NaN is counted the plain way."""
+    """Exact number of zero elements: a float on CPU, else a 0-d tensor. On CPU `t == 0` and
+    `count_nonzero` run at a fraction of memory speed, while `sign(t)` (±1 for every nonzero,
+    0 for ±0) is vectorized and its dot product with itself counts the nonzeros exactly (the
+    products are 0 or 1 and every partial sum an integer below 2^24; a float64 sum above).
+    `sign(NaN)` is 0, so that path needs to know the tensor has no NaN: `total` is its sum or
+    mean where the caller has one (NaN when a NaN is in it); a tensor with NaN is counted the
+    plain way."""
     n = t.numel()
     if t.device.type != "cpu" or not t.is_floating_point():
         return n - torch.count_nonzero(t)
     if total is None:
         total = t.sum()
     if math.isnan(float(total)):
-        return n - torch.count_nonzero(t)
-    s = torch.sign(t).abs_()
-    return n - (s.sum() if n < _EXACT_COUNT else s.sum(dtype=torch.float64))
+        return float(n - torch.count_nonzero(t))
+    s = torch.sign(t)  # in t's layout: writing a permuted t into a flat buffer is slow
+    if n >= _EXACT_COUNT:
+        nz = s.abs_().sum(dtype=torch.float64)
+    elif s.is_contiguous():
+        nz = torch.dot(s.view(-1), s.view(-1))
+    else:
+        nz = s.abs_().sum()
+    return float(n - int(nz))
 
 
 def std_mean(t):
-    """(std with correction 0, mean) as 0-d tensors. On CPU `torch.std` is a scalar loop (and
-    `std_mean`, Welford, ~5× slower still); the same two-pass algorithm — the mean, then the
-    sum of squared deviations from it — from vectorized kernels is ~4× faster and agrees to
-    float32 rounding. Where the float32 squares could have overflowed or underflowed (and for
-    NaN, Inf or a constant tensor) the plain kernel answers."""
-    mean = t.mean()
-    if t.device.type != "cpu" or t.numel() == 0:
-        return torch.std(t, correction=0), mean
-    d = t - mean
-    ss = d.mul_(d).sum()
-    if not _SQ_LOW < float(ss) < _SQ_HIGH:
-        return torch.std(t, correction=0), mean
-    return (ss / t.numel()).sqrt_(), mean
+    """(std with correction 0, mean): floats on CPU, else 0-d tensors. On CPU `torch.std` is a
+    scalar loop (and `std_mean`, Welford, ~5× slower still), so the moments come from two
+    vectorized cascade sums, Σx and Σx², which float32 rounding leaves accurate to ~1e-7 of
+    E[x²]; where the mean is large against the std (mean² > variance, where E[x²] − mean²
+    would lose digits) the sum of squared deviations from the mean is taken instead, as
+    `torch.std` does. Where the float32 squares could have overflowed or underflowed (and for
+    NaN or Inf) the plain kernel answers."""
+    n = t.numel()
+    if t.device.type != "cpu" or n == 0:
+        return torch.std(t, correction=0), t.mean()
+    mean = float(t.sum()) / n
+    buf = torch.mul(t, t)
+    sq = float(buf.sum())
+    if not (_SQ_LOW < sq < _SQ_HIGH and math.isfinite(mean)):
+        return float(torch.std(t, correction=0)), mean
+    var = sq / n - mean * mean
+    if mean * mean > var:
+        torch.sub(t, mean, out=buf)  # deviations from the float32-rounded mean, and its error
+        off = float(buf.sum()) / n
+        var = float(buf.mul_(buf).sum()) / n - off * off
+    return math.sqrt(max(var, 0.0)), mean
 
 
 def spread(td):
