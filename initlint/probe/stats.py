@@ -1,7 +1,7 @@
 """The reductions behind the probe's statistics (torch; child only).
 
 Each returns 0-d (or short 1-d) tensors that `Deferred` turns into Python numbers all at once,
-after the backward pass. On CPU several of torch's own kernels for these reductions are
+after the backward pass (on CPU, where nothing waits on a device, several return the number). On CPU several of torch's own kernels for these reductions are
 scalar loops that run at a fraction of memory speed (`torch.std`, comparisons such as
 `t == 0`, `count_nonzero`); the CPU paths here compute the same quantities, exactly or to
 float32 rounding, from the vectorized elementwise and sum kernels. A CPU tensor has no
@@ -97,22 +97,34 @@ def count_zeros(t, total=None):
     return float(n - int(nz))
 
 
-def std_mean(t):
+def std_mean(t, _depth: int = 0):
     """(std with correction 0, mean): floats on CPU, else 0-d tensors. On CPU `torch.std` is a
     scalar loop (and `std_mean`, Welford, ~5× slower still), so the moments come from two
     vectorized cascade sums, Σx and Σx², which float32 rounding leaves accurate to ~1e-7 of
     E[x²]; where the mean is large against the std (mean² > variance, where E[x²] − mean²
     would lose digits) the sum of squared deviations from the mean is taken instead, as
-    `torch.std` does. Where the float32 squares could have overflowed or underflowed (and for
-    NaN or Inf) the plain kernel answers."""
+    `torch.std` does. Where the float32 squares could have overflowed or underflowed, the
+    tensor is scaled by a power of two (exact) first; a constant tensor (Fixup's zero branch
+    ends) has std 0; NaN or Inf gets the plain kernel."""
     n = t.numel()
     if t.device.type != "cpu" or n == 0:
         return torch.std(t, correction=0), t.mean()
     mean = float(t.sum()) / n
+    if not math.isfinite(mean):
+        return float(torch.std(t, correction=0)), mean
     buf = torch.mul(t, t)
     sq = float(buf.sum())
-    if not (_SQ_LOW < sq < _SQ_HIGH and math.isfinite(mean)):
-        return float(torch.std(t, correction=0)), mean
+    if not _SQ_LOW < sq < _SQ_HIGH:
+        lo, hi = (float(v) for v in torch.aminmax(t))
+        if lo == hi:
+            return 0.0, lo
+        big = max(abs(lo), abs(hi))
+        if _depth or not math.isfinite(big):
+            return float(torch.std(t, correction=0)), mean
+        e = -math.frexp(big)[1]  # times 2^e: the largest |x| in [0.5, 1); in two steps, as
+        half = e // 2             # 2^e itself may not be a float32 (subnormal inputs)
+        s, m = std_mean(t * 2.0 ** half * 2.0 ** (e - half), 1)
+        return math.ldexp(s, -e), math.ldexp(m, -e)
     var = sq / n - mean * mean
     if mean * mean > var:
         torch.sub(t, mean, out=buf)  # deviations from the float32-rounded mean, and its error
@@ -129,7 +141,10 @@ def spread(td):
     k = min(4, td.shape[0])
     head = td[:k].reshape(k, -1)
     dev = head - head.mean(0)
-    return (dev.mul_(dev).sum() / (head.shape[1] * (k - 1))).sqrt_()
+    ss = dev.mul_(dev).sum()
+    if td.device.type == "cpu":
+        return math.sqrt(float(ss) / (head.shape[1] * (k - 1)))
+    return (ss / (head.shape[1] * (k - 1))).sqrt_()
 
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -148,13 +163,17 @@ def _qidx(n: int, device):
 
 def quantiles(td):
     """Quantiles of a layer's output magnitudes |x|, from an evenly strided sample of at most
-    2048 values (nearest rank) as one 1-d tensor; how many of the sample are exactly zero;
-    the sample size."""
+    2048 values (nearest rank) as one 1-d tensor; how many of the sample are exactly zero (a
+    number on CPU); the sample size."""
     flat = td.reshape(-1)
     step = max(1, flat.numel() // _QSAMPLE)
     sample = flat[:step * _QSAMPLE:step].abs().sort().values
     n = sample.numel()
-    return sample[_qidx(n, sample.device)], (sample == 0).sum(), n
+    if sample.device.type == "cpu":
+        zeros = float(n - int(torch.count_nonzero(sample)))
+    else:
+        zeros = (sample == 0).sum()
+    return sample[_qidx(n, sample.device)], zeros, n
 
 
 def rows_identical(w2):
