@@ -9,7 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from initlint.probe import stats as S  # noqa: E402
-from initlint.probe.measure import _dense, _identity, measure  # noqa: E402
+from initlint.probe.measure import _identity, measure  # noqa: E402
+from initlint.probe.stats import dense as _dense  # noqa: E402
 
 
 def _ref(t):

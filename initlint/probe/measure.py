@@ -17,8 +17,8 @@ import weakref
 import torch
 from torch import nn
 
-from initlint.probe.stats import (Deferred, count_zeros, fused_sq_norms, quantiles, rows_identical,
-                                  spread, std_mean)
+from initlint.probe.stats import (Deferred, Scratch, count_zeros, dense, fused_sq_norms, quantiles,
+                                  rows_identical, spread, std_mean)
 
 RELU_FAMILY = {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU"}
 # other outputs whose exact zeros the table shows (activations, pooling of them)
@@ -353,27 +353,13 @@ def batch_from(value, model: nn.Module, device, where: str) -> tuple[Batch, dict
 
 # ---------------------------------------------------------------------------- measuring
 
-def _dense(t) -> bool:
-    """Non-overlapping and dense: the elements fill `numel` consecutive storage slots from
-    `data_ptr()` on, in some order of the dimensions (a contiguous tensor, its permutes and
-    transposes)."""
-    if t.is_contiguous():
-        return True
-    want = 1
-    for stride, size in sorted((st, sz) for st, sz in zip(t.stride(), t.shape) if sz != 1):
-        if stride != want:
-            return False
-        want *= size
-    return True
-
-
 def _identity(t) -> tuple:
     """Same key, same values: one storage address, dtype and version (shared by views), and
     either the same geometry or, for dense tensors, the same element count — a permuted or
     reshaped view of a dense tensor holds the very same elements, so its std, mean and zero
     count are the same numbers (a ConvNeXt block's `dwconv(x).permute(0, 2, 3, 1)` into its
     LayerNorm)."""
-    if _dense(t):
+    if dense(t):
         return (t.data_ptr(), t.dtype, t.numel(), t._version, t.device)
     return (t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride()), t._version, t.device)
 
@@ -394,6 +380,7 @@ class Recorder:
         # address cannot have been reused; the version counter, that no in-place op
         # changed it since.
         self.seen: dict[tuple, tuple] = {}
+        self.scratch = Scratch()
         for name, m in model.named_modules():
             leaf = next(m.children(), None) is None
             if not (leaf or direct_params(m)):
@@ -417,9 +404,9 @@ class Recorder:
             xd = xi.detach()
             if xd.dtype in (torch.float16, torch.bfloat16):
                 xd = xd.float()
-            s, mu = std_mean(xd)
+            s, mu = std_mean(xd, self.scratch)
             ev["i_in_std"] = add(s)
-            ev["i_in_z"] = add(count_zeros(xd, mu))
+            ev["i_in_z"] = add(count_zeros(xd, mu, self.scratch))
 
     def _make(self, name: str, m: nn.Module):
         tname = type(m).__name__
@@ -449,13 +436,13 @@ class Recorder:
                 td = t.detach()
                 if td.dtype in (torch.float16, torch.bfloat16):
                     td = td.float()
-                s, mu = std_mean(td)
+                s, mu = std_mean(td, self.scratch)
                 ev["numel"] = td.numel()
                 ev["i_std"], ev["i_mean"] = add(s), add(mu)
                 # exact zeros where the verdicts read them (ReLU-family outputs, and weight
                 # layers' inputs below); a weight layer's own output: estimated from the
                 # quantile sample; elsewhere the table shows "—"
-                ev["i_z"] = add(count_zeros(td, mu)) if relu or zeros_too else None
+                ev["i_z"] = add(count_zeros(td, mu, self.scratch)) if relu or zeros_too else None
                 self.seen[_identity(t)] = (weakref.ref(t), ev["i_std"], ev["i_z"], ev["i_mean"])
                 if weight or norm:
                     self._in_stats(ev, inputs, add)
@@ -595,11 +582,12 @@ def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static
                 if known is not None and known[0]() is not None:  # the last layer's output
                     output["i_std"], output["i_mean"] = known[1], known[3]
                 else:
-                    s, mu = std_mean(td)
+                    s, mu = std_mean(td, rec.scratch)
                     output["i_std"], output["i_mean"] = defer.add(s), defer.add(mu)
                 if td.dim() >= 1 and td.shape[0] > 1:
                     output["i_batch_std"] = defer.add(spread(td))
                     output["i_abs_max"] = defer.add(td[:4].abs().max())
+            rec.scratch.bufs.clear()  # not held through the backward pass, where memory peaks
             if backward and loss_fn is not None:
                 loss = loss_fn(out)
                 if not (isinstance(loss, torch.Tensor) and loss.numel() == 1):

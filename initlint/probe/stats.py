@@ -22,6 +22,42 @@ _EXACT_COUNT = 1 << 24
 _SQ_LOW, _SQ_HIGH = 1e-30, 1e37
 
 
+def dense(t) -> bool:
+    """Non-overlapping and dense: the elements fill `numel` consecutive storage slots from
+    `data_ptr()` on, in some order of the dimensions (a contiguous tensor, its permutes and
+    transposes)."""
+    if t.is_contiguous():
+        return True
+    want = 1
+    for stride, size in sorted((st, sz) for st, sz in zip(t.stride(), t.shape) if sz != 1):
+        if stride != want:
+            return False
+        want *= size
+    return True
+
+
+class Scratch:
+    """One reusable buffer per dtype for the statistics' elementwise temporaries (t², sign(t)).
+    A fresh activation-sized tensor per reduction costs more than the reduction: the
+    allocator hands the freed memory back to the system and every page faults in again on
+    the next one (`(t * t).sum()` on a 4 MB tensor: 5× `torch.mul(t, t, out=buf).sum()`).
+    The buffer takes the layout of the tensor it stands in for (an elementwise op into an
+    output with other strides is slow); it lives as long as its owner (one measurement)."""
+
+    def __init__(self):
+        self.bufs: dict = {}
+
+    def like(self, t):
+        """An uninitialized tensor of t's shape, dtype and strides."""
+        if t.device.type != "cpu" or not dense(t):
+            return torch.empty_like(t)
+        n = t.numel()
+        buf = self.bufs.get(t.dtype)
+        if buf is None or buf.numel() < n:
+            buf = self.bufs[t.dtype] = torch.empty(n, dtype=t.dtype)
+        return buf.as_strided(t.shape, t.stride())
+
+
 class Deferred:
     """0-d tensors (and short 1-d ones) resolved to floats all at once (one device sync per
     device and dtype); numbers already on the host are kept as they are."""
@@ -72,7 +108,7 @@ class Deferred:
         return out
 
 
-def count_zeros(t, total=None):
+def count_zeros(t, total=None, scratch: Scratch | None = None):
     """Exact number of zero elements: a float on CPU, else a 0-d tensor. On CPU `t == 0` and
     `count_nonzero` run at a fraction of memory speed, while `sign(t)` (±1 for every nonzero,
     0 for ±0) is vectorized and its dot product with itself counts the nonzeros exactly (the
@@ -87,7 +123,7 @@ def count_zeros(t, total=None):
         total = t.sum()
     if math.isnan(float(total)):
         return float(n - torch.count_nonzero(t))
-    s = torch.sign(t)  # in t's layout: writing a permuted t into a flat buffer is slow
+    s = torch.sign(t, out=(scratch or Scratch()).like(t))
     if n >= _EXACT_COUNT:
         nz = s.abs_().sum(dtype=torch.float64)
     elif s.is_contiguous():
@@ -97,7 +133,7 @@ def count_zeros(t, total=None):
     return float(n - int(nz))
 
 
-def std_mean(t, _depth: int = 0):
+def std_mean(t, scratch: Scratch | None = None, _depth: int = 0):
     """(std with correction 0, mean): floats on CPU, else 0-d tensors. On CPU `torch.std` is a
     scalar loop (and `std_mean`, Welford, ~5× slower still), so the moments come from two
     vectorized cascade sums, Σx and Σx², which float32 rounding leaves accurate to ~1e-7 of
@@ -112,7 +148,7 @@ def std_mean(t, _depth: int = 0):
     mean = float(t.sum()) / n
     if not math.isfinite(mean):
         return float(torch.std(t, correction=0)), mean
-    buf = torch.mul(t, t)
+    buf = torch.mul(t, t, out=(scratch or Scratch()).like(t))
     sq = float(buf.sum())
     if not _SQ_LOW < sq < _SQ_HIGH:
         lo, hi = (float(v) for v in torch.aminmax(t))
@@ -123,7 +159,7 @@ def std_mean(t, _depth: int = 0):
             return float(torch.std(t, correction=0)), mean
         e = -math.frexp(big)[1]  # times 2^e: the largest |x| in [0.5, 1); in two steps, as
         half = e // 2             # 2^e itself may not be a float32 (subnormal inputs)
-        s, m = std_mean(t * 2.0 ** half * 2.0 ** (e - half), 1)
+        s, m = std_mean(t * 2.0 ** half * 2.0 ** (e - half), scratch, 1)
         return math.ldexp(s, -e), math.ldexp(m, -e)
     var = sq / n - mean * mean
     if mean * mean > var:
