@@ -281,6 +281,12 @@ FRAMEWORK_INIT_HOOKS = {"_init_weights", "reset_parameters", "_reset_parameters"
 HF_BASE_SUFFIXES = ("PreTrainedModel",)
 
 
+def is_framework_base(qualname: str) -> bool:
+    """A framework base class, also where its package is vendored under another name
+    (`third_party.transformers.modeling_utils.PreTrainedModel`)."""
+    return qualname in MODULE_BASES or any(qualname.endswith("." + b) for b in MODULE_BASES)
+
+
 _NORM_NAME = re.compile(r"Norm(Act)?(\d[dD])?$|Norm(Gated|Layer)?$")
 
 

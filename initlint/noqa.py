@@ -51,7 +51,8 @@ def _with_codes(line: str, codes: list[str]) -> str:
 
 def add_noqa(findings: list[Finding]) -> tuple[int, list[str]]:
     """(directives added, messages for stderr)."""
-    from initlint.fix import _load, _write
+    from initlint.fix.sources import load as _load
+    from initlint.fix.write import write_atomic as _write
 
     by_file: dict[str, list[Finding]] = defaultdict(list)
     messages: list[str] = []

@@ -1,9 +1,9 @@
 """Typed remedies: what a rule says a fix should do, decided where the rule decides the finding.
 
-A rule attaches one of these values to its finding; the fix engine (`initlint.fix`) turns it
-into edits of the file (it knows the syntax, the rule knows the meaning). They are plain,
-frozen, picklable values: no syntax tree, no libcst, so the static linter never imports the
-fix engine unless a fix is asked for.
+A rule attaches one of these values to its finding; the fix engine (`initlint.fix`, one
+planner per type in `initlint/fix/remedies.py`) turns it into edits of the file (it knows the
+syntax, the rule knows the meaning). They are plain, frozen, picklable values: no syntax
+tree, no libcst, so the static linter never imports the fix engine unless a fix is asked for.
 
 Three shapes of edit come out of them: *replace an init call* (`UseKaiming`, `UseXavier`,
 `MatchNonlinearity`, `UseLecun`, `ScaleByFan`, `UniformBounds`), *insert a statement*

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import errno
 import io
 import json
@@ -101,10 +102,54 @@ def read_notebook(data: bytes, path: str) -> Source:
 def _cell_lines(src: str) -> list[str]:
     """Lines as Python counts them: str.splitlines would also split on \\f, \\x1c or U+2028
     (inside a string literal, say), shifting every row after it and breaking the literal."""
-    parts = re.split(r"\r\n|\r|\n", src)
+    parts = NEWLINE.split(src)
     if parts and parts[-1] == "":
         parts.pop()
     return parts
+
+
+# ---- line tables: one implementation for the analysis (`Loc` columns) and the fixer (edits)
+
+NEWLINE = re.compile(r"\r\n|\r|\n")  # the line breaks Python counts (not \\f, \\x1c, U+2028)
+
+
+def char_col(line: str, byte_col: int) -> int:
+    """`ast`'s UTF-8 byte column on `line` -> 0-based character column."""
+    if line.isascii():
+        return byte_col
+    return len(line.encode("utf-8")[:byte_col].decode("utf-8", "replace"))
+
+
+class LineTable:
+    """A text's line starts: offsets <-> (row, col), 1-based, col in characters (as `Finding`,
+    `Loc` and `Edit` count them); rows end at \\r\\n, \\r or \\n only, like `split_lines`."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.starts = [0] + [m.end() for m in NEWLINE.finditer(text)]
+
+    def offset(self, row: int, col: int) -> int:
+        if row < 1:
+            return 0
+        if row > len(self.starts):
+            return len(self.text)
+        return min(self.starts[row - 1] + max(col, 1) - 1, len(self.text))
+
+    def pos(self, off: int) -> tuple[int, int]:
+        row = bisect.bisect_right(self.starts, off)
+        return row, off - self.starts[row - 1] + 1
+
+    def line(self, row: int) -> str:
+        """Line `row` without its line break ("" outside the text)."""
+        if not 1 <= row <= len(self.starts):
+            return ""
+        start = self.starts[row - 1]
+        end = self.starts[row] if row < len(self.starts) else len(self.text)
+        return self.text[start:end].rstrip("\r\n")
+
+    def char_col(self, row: int, byte_col: int) -> int:
+        """`ast`'s byte column on line `row` -> 0-based character column."""
+        return char_col(self.line(row), byte_col)
 
 
 def split_lines(text: str) -> list[str]:

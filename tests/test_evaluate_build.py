@@ -332,3 +332,35 @@ def test_a_package_binding_wins_over_its_submodule_of_the_same_name():
     """, files={"pkg/__init__.py": "from .create_conv import create_conv\n",
                 "pkg/create_conv.py": make})
     assert kinds(m) == {"conv": "Conv2d"}
+
+
+def test_framework_base_is_a_builtin_also_when_its_package_is_vendored():
+    """`PreTrainedModel` under `third_party.transformers.modeling_utils` is the framework's
+    base as much as under `transformers.modeling_utils`: its machinery builds nothing, its
+    `_init_weights` hook still runs."""
+    base = HEAD + textwrap.dedent("""
+    class PreTrainedModel(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.machinery = nn.Linear(1, 1)  # framework internals, not the user's model
+
+        def post_init(self):
+            pass
+    """)
+    for pkg in ("transformers", "third_party.transformers"):
+        m = build(f"""
+        from {pkg}.modeling_utils import PreTrainedModel
+
+        class Net(PreTrainedModel):
+            def __init__(self, config):
+                super().__init__(config)
+                self.fc = nn.Linear(4, 4)
+                self.post_init()
+
+            def _init_weights(self, module):
+                if isinstance(module, nn.Linear):
+                    nn.init.zeros_(module.weight)
+        """, files={pkg.replace(".", "/") + "/modeling_utils.py": base,
+                    pkg.replace(".", "/") + "/__init__.py": ""})
+        assert kinds(m) == {"fc": "Linear"}, pkg
+        assert last(m, "fc.weight").kind == "zero", pkg

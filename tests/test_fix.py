@@ -266,7 +266,7 @@ def test_fix_through_a_symlink_edits_the_target(tmp_path):
 
 
 def test_failed_write_leaves_the_file_alone(tmp_path, monkeypatch):
-    import initlint.fix as fixmod
+    import initlint.fix.write as fixmod
 
     src, _ = case("il205_function")
     p = tmp_path / "m.py"
@@ -311,13 +311,13 @@ def test_file_changed_on_disk_while_fixing_is_not_overwritten(tmp_path, monkeypa
 
 
 def test_fix_whose_result_does_not_parse_is_dropped(tmp_path, monkeypatch):
-    import initlint.fix as fixmod
+    import initlint.fix.remedies as fixmod
 
     src, _ = case("il205_function")
     p = tmp_path / "m.py"
     p.write_bytes(src)
     mtime = os.stat(p).st_mtime_ns
-    good = fixmod._FIXERS[UniformBounds]
+    good = fixmod.PLANNERS[UniformBounds]
 
     def broken(b, f, node, h):
         result = good(b, f, node, h)
@@ -326,7 +326,7 @@ def test_fix_whose_result_does_not_parse_is_dropped(tmp_path, monkeypatch):
             b.spans[0] = (s, e, content + ")")
         return result
 
-    monkeypatch.setitem(fixmod._FIXERS, UniformBounds, broken)
+    monkeypatch.setitem(fixmod.PLANNERS, UniformBounds, broken)
     r = invoke(str(p), "--fix")
     assert f"dropped fix for IL205 at {p}:8:9: the result does not parse" in r.stderr
     # the other fix still applies; the file is re-parsed before it replaces the original
@@ -339,7 +339,7 @@ def test_fix_whose_result_does_not_parse_is_dropped(tmp_path, monkeypatch):
     # when every fix is bad, the file is left exactly as it was
     p.write_bytes(src)
     os.utime(p, ns=(mtime, mtime))
-    monkeypatch.setitem(fixmod._FIXERS, UniformBounds,
+    monkeypatch.setitem(fixmod.PLANNERS, UniformBounds,
                         lambda b, f, n, h: (b.spans.append((0, 0, "(")), ("safe", "x"))[1])
     r = invoke(str(p), "--fix")
     assert r.stderr.count("dropped fix for IL205") == 2
@@ -497,7 +497,7 @@ def test_attach_fixes_uses_an_editor_buffer(tmp_path):
 def test_rules_without_a_fix_offer_none(lint, code):
     from initlint.rules import RULES
 
-    for src in RULES[code].INVALID:
+    for src in [e.code for e in RULES[code].invalid()]:
         for f in lint(src, "--select", code):
             assert f["fix"] is None
 
@@ -538,7 +538,7 @@ def test_layers_in_dynamic_containers_get_no_insertion_fix(lint):
 
 
 def test_a_bug_in_the_fixer_is_an_internal_error_not_a_traceback(tmp_path, monkeypatch):
-    import initlint.fix as fixmod
+    import initlint.fix.applying as fixmod
 
     src, _ = case("il205_function")
     p = tmp_path / "m.py"
@@ -547,7 +547,7 @@ def test_a_bug_in_the_fixer_is_an_internal_error_not_a_traceback(tmp_path, monke
     def bug(*a, **k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(fixmod, "_select", bug)
+    monkeypatch.setattr(fixmod, "select", bug)
     r = invoke(str(p), "--fix")
     assert r.exit_code == 2
     assert "initlint: internal error in fix: RuntimeError: boom" in r.stderr

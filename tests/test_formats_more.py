@@ -50,8 +50,7 @@ def test_gitlab_code_quality(tmp_path):
     jsonschema.validate(issues, GITLAB_SCHEMA)
     assert sorted((i["location"]["path"], i["location"]["lines"]["begin"]) for i in issues) == \
         [("src/bad.py", row) for row in sorted(BAD_ROWS)]
-    sev = {i["check_name"].split()[0]: i["severity"] for i in issues}
-    assert sev == {"IL202": "major", "IL201": "major", "IL101": "minor"}
+    assert {i["check_name"].split()[0] for i in issues} == {"IL202", "IL201", "IL101"}
     assert len({i["fingerprint"] for i in issues}) == len(issues)
     # a line added above moves the findings, not their fingerprints
     (tmp_path / "src/bad.py").write_text("# a comment\n" + BAD)
@@ -119,3 +118,18 @@ def test_notebook_findings_in_cell_order_and_full_shows_the_cell(tmp_path):
     assert f"{xavier - 1} |         self.act = nn.ReLU()\n" in full
     assert "  --> nb.ipynb:cell 3:3:" in full and \
         "3 |         super().__init__(); self.a = nn.Linear(64, 64);" in full, full
+
+
+def test_gitlab_severity_and_location_of_built_findings():
+    from findings_factory import make_finding, render_findings
+
+    fs = [make_finding("IL101", "warning", filename="src/bad.py"),
+          make_finding("IL202", "error", filename="src/bad.py", row=12),
+          make_finding("IL302", "info", filename="src/bad.py", row=7)]
+    issues = json.loads(render_findings("gitlab", fs))
+    jsonschema.validate(issues, GITLAB_SCHEMA)
+    got = {i["check_name"].split()[0]: (i["severity"], i["location"]["lines"]["begin"])
+           for i in issues}
+    assert got == {"IL101": ("minor", 11), "IL202": ("major", 12), "IL302": ("info", 7)}
+    assert all(i["location"]["path"] == "src/bad.py" for i in issues)
+

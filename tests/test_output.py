@@ -229,12 +229,15 @@ def test_github_format_escapes_properties_and_data(tmp_path):
 
 
 def test_github_info_is_a_notice(tmp_path):
-    from test_cli import INFO_ONLY
+    """IL302/IL303 are info by contract (opt-in; a prefix selects them without showing info)."""
+    from test_cli import LSTM
 
-    (tmp_path / "m.py").write_text(INFO_ONLY)
-    r = invoke(str(tmp_path / "m.py"), "--output-format", "github", "--show-info")
-    assert r.stdout.startswith("::notice file=")
-    assert invoke(str(tmp_path / "m.py"), "--output-format", "github").stdout == ""
+    (tmp_path / "m.py").write_text(LSTM)
+    m = str(tmp_path / "m.py")
+    r = invoke(m, "--output-format", "github", "--extend-select", "IL3", "--show-info")
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and all(ln.startswith("::notice file=") for ln in lines), lines
+    assert invoke(m, "--output-format", "github", "--extend-select", "IL3").stdout == ""
 
 
 # ---------------------------------------------------------------- statistics

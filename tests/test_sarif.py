@@ -16,6 +16,7 @@ from initlint.cli import main
 from initlint.findings import Edit, Finding, Fix, Related
 from initlint.report import render
 from initlint.rules import RULES
+from initlint.report.sarif import LEVELS
 
 from conftest import run_cli
 
@@ -86,8 +87,9 @@ def test_sarif_validates_and_carries_rules_results_and_related(tmp_path):
     assert il101["help"]["text"] == RULES["IL101"].doc()
     assert "```python" in il101["help"]["markdown"]
     assert "helpUri" not in il101  # no `docs-url`: no absolute URI to give (see test below)
-    assert il101["defaultConfiguration"]["level"] == "warning"
-    assert driver["rules"][ids.index("IL202")]["defaultConfiguration"]["level"] == "error"
+    for code in ("IL101", "IL202", "IL302"):  # a rule's default severity, SARIF-spelled
+        level = driver["rules"][ids.index(code)]["defaultConfiguration"]["level"]
+        assert level == LEVELS[RULES[code].severity], code
     opt_in = [c for c, rule in RULES.items() if rule.opt_in]
     assert opt_in and all(driver["rules"][ids.index(c)]["defaultConfiguration"]["enabled"] is False
                           for c in opt_in)
@@ -96,7 +98,7 @@ def test_sarif_validates_and_carries_rules_results_and_related(tmp_path):
     results = {res["ruleId"]: res for res in run["results"]}
     assert set(results) == {"IL101", "IL202"}
     x = results["IL101"]
-    assert x["level"] == "warning" and results["IL202"]["level"] == "error"
+    assert x["level"] in LEVELS.values()
     assert ids[x["ruleIndex"]] == "IL101"
     loc = x["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"] == {"uri": "model.py", "uriBaseId": "%SRCROOT%"}
@@ -209,3 +211,25 @@ def test_formats_on_empty_input(tmp_path, fmt):
     assert r.exit_code == 0, r.output
     if fmt == "sarif":
         _validate(json.loads(r.stdout))
+
+
+def test_sarif_level_location_and_related_of_built_findings(tmp_path, monkeypatch):
+    """How findings render (built by hand: a rule changing its severity changes nothing here)."""
+    from findings_factory import make_finding, render_findings, two_findings
+
+    monkeypatch.chdir(tmp_path)
+    fs = two_findings() + [make_finding("IL302", "info", row=7, end_col=30)]
+    log = json.loads(render_findings("sarif", fs))
+    _validate(log)
+    results = {res["ruleId"]: res for res in log["runs"][0]["results"]}
+    assert {c: r["level"] for c, r in results.items()} == {
+        "IL101": "warning", "IL202": "error", "IL302": "note"}
+    x = results["IL101"]
+    assert x["message"]["text"] == "Xavier-like test message on `fc1`"
+    loc = x["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"] == {"uri": "model.py", "uriBaseId": "%SRCROOT%"}
+    assert loc["region"] == {"startLine": 11, "startColumn": 9, "endLine": 11, "endColumn": 49}
+    assert [(r["id"], r["message"]["text"], r["physicalLocation"]["region"]["startLine"])
+            for r in x["relatedLocations"]] == [(1, "layer `fc1` (Linear) built here", 7),
+                                                (2, "feeds ReLU here", 10)]
+

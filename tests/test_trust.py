@@ -333,7 +333,7 @@ def test_a_save_while_the_fix_is_written_is_kept(tmp_path, monkeypatch):
     save in between was silently overwritten."""
     from click.testing import CliRunner
 
-    import initlint.fix as fixmod
+    import initlint.fix.write as fixmod
     from initlint.cli import main
 
     p = _fixable(tmp_path)
@@ -374,7 +374,7 @@ def test_a_killed_fix_leaves_no_temp_file(tmp_path):
     p = _fixable(tmp_path)
     script = textwrap.dedent(f"""
         import os, signal, sys
-        import initlint.fix as fixmod
+        import initlint.fix.write as fixmod
         real = fixmod.os.replace
         def replace(a, b):
             os.kill(os.getpid(), signal.{{sig}})

@@ -27,7 +27,7 @@ from initlint.analysis.model import (
     ParamSpec,
 )
 from initlint.analysis.names import collect_imports
-from initlint.source import split_lines
+from initlint.source import char_col, split_lines
 
 MAX_UNROLL = 12
 MAX_INLINE_DEPTH = 4
@@ -233,10 +233,9 @@ class _Lines:
         return False
 
     def col(self, row: int, byte_col: int) -> int:
+        """1-based character column (`source.char_col`, the fixer's conversion too)."""
         if 0 < row <= len(self.lines):
-            line = self.lines[row - 1]
-            if not line.isascii():
-                return len(line.encode("utf-8")[:byte_col].decode("utf-8", "replace")) + 1
+            return char_col(self.lines[row - 1], byte_col) + 1
         return byte_col + 1
 
     def loc(self, node: ast.AST) -> Loc:

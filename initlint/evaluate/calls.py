@@ -132,7 +132,7 @@ class CallMixin:
     def invoke(self, fn: FuncV, args, kwargs, node):
         if self.depth >= MAX_DEPTH:
             return Unknown(f"depth {fn.name}")
-        if fn.owner is not None and fn.owner.qualname in K.MODULE_BASES and \
+        if fn.owner is not None and K.is_framework_base(fn.owner.qualname) and \
                 fn.name not in K.FRAMEWORK_INIT_HOOKS:
             # a framework base class (HF PreTrainedModel) is a built-in, whether or not its
             # source is in the project: its machinery builds no modules; its init hooks run
@@ -142,7 +142,14 @@ class CallMixin:
             memo_key = (id(fn.node), tuple(args), tuple(sorted(kwargs.items())))
             hit = self.memo.get(memo_key)
             if hit is not None:
+                self.deps |= hit[1]
                 return hit[0]
+        out, found = self.captured(lambda: self._run_function(fn, args, kwargs))
+        if memo_key is not None and known(out) and out is not None:  # None: run for effect
+            self.memo[memo_key] = (out, found)
+        return out
+
+    def _run_function(self, fn: FuncV, args, kwargs):
         fr = Frame(fn.src, parent=fn.closure, cls=fn.owner, func=fn)
         self.bind(fn, args, kwargs, fr)
         self.depth += 1
@@ -152,10 +159,7 @@ class CallMixin:
             self.run_block(self.project.body(fn.node, fn.src), fr)
         finally:
             self.depth -= 1
-        out = self._result(fr)
-        if memo_key is not None and known(out) and out is not None:  # None: run for effect
-            self.memo[memo_key] = (out,)
-        return out
+        return self._result(fr)
 
     @staticmethod
     def _result(fr):
@@ -196,7 +200,14 @@ class CallMixin:
     def class_attr(self, c: ClassV, name: str):
         v, owner = c.lookup(name)
         if isinstance(v, _Lazy):
-            v = owner.attrs[name] = self.ev(v.node, Frame(owner.src))
+            v, found = self.captured(lambda: self.ev(v.node, Frame(owner.src)))
+            owner.attrs[name] = v
+            if found:
+                owner.__dict__.setdefault("attr_deps", {})[name] = found
+        elif owner is not None and name in owner.__dict__.get("attr_deps", ()):
+            self.deps |= owner.attr_deps[name]
+        if isinstance(c, ClassV):
+            self.deps |= c.deps  # the classes of its MRO, wherever they live
         return v, owner
 
     def is_module_class(self, c: ClassV) -> bool:
@@ -216,11 +227,7 @@ class CallMixin:
             m.loc, m.may, m.repeated = self.loc(node, fr), fr.may, fr.summarised
             self.deps |= hit[1]
             return m
-        deps_before, self.deps = self.deps, set()
-        try:
-            m = self._instantiate(c, args, kwargs, fr, node)
-        finally:
-            mine, self.deps = self.deps, deps_before | self.deps
+        m, mine = self.captured(lambda: self._instantiate(c, args, kwargs, fr, node))
         if key is not _NO:
             if len(self.inst_memo) >= INST_MEMO:  # bounded: memory flat in project size
                 self.inst_memo.pop(next(iter(self.inst_memo)))

@@ -89,22 +89,36 @@ class Interpreter(ExprMixin, StmtMixin, CallMixin, TorchMixin, InitMixin, Forwar
             return top.locals[name]
         return self.project.lookup_global(fr.src, name, self.deps)
 
-    def module_assign(self, src, name, stmt):
-        key = (src.module, name)
-        if key in self._globals:
-            return self._globals[key]
-        self._globals[key] = Unknown(f"global {name}")  # recursion guard
-        value = stmt.value
-        if value is None:
-            return self._globals[key]
+    def captured(self, fn):
+        """(fn(), the files it read). What it read counts for the evaluation running now too;
+        memos store it, so a later hit records the same dependencies as the first run."""
+        outer, self.deps = self.deps, set()
         try:
-            v = self.ev(value, Frame(src))
-        except (RecursionError, BudgetExceeded):
-            raise
-        if isinstance(stmt, ast.Assign) and not all(isinstance(t, ast.Name) for t in stmt.targets):
-            v = Unknown(f"global {name}")
-        self._globals[key] = v
-        return v
+            v = fn()
+        finally:
+            mine = self.deps
+            outer |= mine  # in place: callers may hold the outer set
+            self.deps = outer
+        return v, frozenset(mine)
+
+    def module_assign(self, src, name, stmt, deps: set | None = None):
+        key = (src.module, name)
+        hit = self._globals.get(key)
+        if hit is None:
+            self._globals[key] = (Unknown(f"global {name}"), frozenset())  # recursion guard
+            value = stmt.value
+            if value is None:
+                return self._globals[key][0]
+            v, found = self.captured(lambda: self.ev(value, Frame(src)))
+            if isinstance(stmt, ast.Assign) and not all(isinstance(t, ast.Name)
+                                                        for t in stmt.targets):
+                v = Unknown(f"global {name}")
+            hit = self._globals[key] = (v, found)
+        if hit[1]:
+            self.deps |= hit[1]
+            if deps is not None:
+                deps |= hit[1]
+        return hit[0]
 
     # ------------------------------------------------------------------ entry points
     def _guarded(self, fn):

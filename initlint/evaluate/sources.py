@@ -93,6 +93,16 @@ def _overload(node) -> bool:
                for d in getattr(node, "decorator_list", ()))
 
 
+def module_for(path: str, root: str | None = None) -> str:
+    """The module name of a file: from the package layout on disk, or for a path not on
+    disk from the path itself (`pkg/mod.py` -> `pkg.mod`)."""
+    if os.path.exists(path):
+        return module_name_for(path)
+    rel = os.path.relpath(path, root) if root else path
+    module = rel[:-3].replace(os.sep, ".").replace("/", ".")
+    return module[: -len(".__init__")] if module.endswith(".__init__") else module
+
+
 BODY_CACHE = 4096  # parsed function bodies kept; beyond it the least recently run is dropped
 
 
@@ -135,17 +145,19 @@ class Project:
         disk, from the path itself (`pkg/mod.py` -> `pkg.mod`)."""
         files = []
         for path, text in sources.items():
-            module = None
-            if not os.path.exists(path):
-                rel = os.path.relpath(path, root) if root else path
-                module = rel[:-3].replace(os.sep, ".").replace("/", ".")
-                if module.endswith(".__init__"):
-                    module = module[: -len(".__init__")]
             try:
-                files.append(SourceFile.parse(path, text, module))
+                files.append(SourceFile.parse(path, text, module_for(path, root)))
             except (SyntaxError, ValueError):
                 continue
         return cls(files)
+
+    @classmethod
+    def lazy(cls, files, by_path) -> "Project":
+        """A project over mappings that produce each file's compact form on first access
+        (`module -> SourceFile`, `path -> SourceFile`): the incremental store's."""
+        project = cls([])
+        project.files, project.by_path = files, by_path
+        return project
 
     # ------------------------------------------------------------------ lookup
     def lookup_global(self, src: SourceFile, name: str, deps: set | None = None):
@@ -155,14 +167,17 @@ class Project:
         if node is not None:
             if deps is not None:
                 deps.add(src.path)
-            return self._def_value(src, name, node)
+            return self._def_value(src, name, node, deps)
         target = src.imports.get(name)
         if target is not None:
             return self.resolve_dotted(target, deps)
         for mod in src.stars:
             f = self.files.get(mod)
-            if f is not None and f is not src and (name in f.defs or name in f.imports):
-                return self.lookup_global(f, name, deps)
+            if f is not None and f is not src:
+                if deps is not None:  # consulted: a name it binds later changes the answer
+                    deps.add(f.path)
+                if self._binds(f, name, deps):
+                    return self.lookup_global(f, name, deps)
         if name in _BUILTINS:
             return Ref(f"builtins.{name}")
         return Unknown(f"name {name}")
@@ -189,8 +204,9 @@ class Project:
             f = self.files.get(mod)
             if f is None:
                 continue
+            deps.add(f.path)  # consulted, whether or not it binds the name
             rest = parts[i:]
-            if depth > 8 or not self._binds(f, rest[0]):
+            if depth > 8 or not self._binds(f, rest[0], deps):
                 if ".".join(parts[:i + 1]) in self.files:
                     continue
                 return Ref(dotted)
@@ -208,18 +224,30 @@ class Project:
             return v
         return Ref(dotted)
 
-    def _binds(self, f: SourceFile, name: str) -> bool:
-        return name in f.defs or name in f.imports or any(
-            m in self.files and (name in self.files[m].defs or name in self.files[m].imports)
-            for m in f.stars)
+    def _binds(self, f: SourceFile, name: str, deps: set | None = None,
+               seen: frozenset = frozenset()) -> bool:
+        """Whether `f` binds `name`, itself or through its `from X import *` (re-exports
+        through packages, cycles guarded); every file consulted is a dependency."""
+        if deps is not None:
+            deps.add(f.path)
+        if name in f.defs or name in f.imports:
+            return True
+        seen = seen | {f.module}
+        return any(m in self.files and m not in seen and self._binds(self.files[m], name, deps,
+                                                                     seen)
+                   for m in f.stars)
 
-    def _def_value(self, src: SourceFile, name: str, node):
+    def _def_value(self, src: SourceFile, name: str, node, deps: set | None = None):
         if isinstance(node, ast.ClassDef):
             key = (src.module, name)
             c = self._classes.get(key)
             if c is None:
                 c = self._classes[key] = ClassV(name, f"{src.module}.{name}", node, src)
-                self.interp.build_class(c)
+                c.deps = frozenset({src.path})  # recursion guard until its bases are known
+                _, found = self.interp.captured(lambda: self.interp.build_class(c))
+                c.deps = found | {src.path}  # the files its bases and body names came from
+            if deps is not None:
+                deps |= c.deps
             return c
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             key = (src.module, name)
@@ -227,7 +255,7 @@ class Project:
             if f is None:
                 f = self._funcs[key] = FuncV(node, src)
             return f
-        return self.interp.module_assign(src, name, node)
+        return self.interp.module_assign(src, name, node, deps)
 
     def classes(self):
         """Every class defined at module level, as (SourceFile, name)."""

@@ -68,6 +68,7 @@ class ClassV:
     src: object
     bases: list = field(default_factory=list)  # evaluated: ClassV | Ref | Unknown
     attrs: dict = field(default_factory=dict)  # class-level names: FuncV or evaluated values
+    deps: frozenset = frozenset()  # files its definition, bases and body names were read from
 
     def __repr__(self):
         return f"ClassV({self.qualname})"

@@ -1,48 +1,17 @@
-"""Rule registry. A rule is one class carrying its code, docs and VALID/INVALID examples;
-the examples generate its tests and its `initlint rule CODE` page."""
+"""Rule registry. A rule is one module `ilNNN_<name>.py` in this package holding one `Rule`
+subclass: its code, docs, typed examples, `check`, remedy and probe hook. The registry
+discovers the modules (pkgutil); adding a rule is adding its file."""
 
 from __future__ import annotations
 
-import textwrap
-from typing import Callable, ClassVar
+import importlib
+import pkgutil
+import re
+from types import ModuleType
 
-from initlint.analysis.model import Loc
+from initlint.rules.base import Rule
 
-
-class Rule:
-    code: ClassVar[str]
-    name: ClassVar[str]
-    severity: ClassVar[str]  # default severity
-    severity_logic: ClassVar[str] = ""
-    summary: ClassVar[str]
-    what: ClassVar[str] = ""
-    why: ClassVar[str] = ""
-    example: ClassVar[str] = ""
-    use_instead: ClassVar[str] = ""
-    fix_safety: ClassVar[str] = "No automatic fix."
-    opt_in: ClassVar[bool] = False
-    VALID: ClassVar[list[str]] = []
-    INVALID: ClassVar[list[str]] = []  # each produces at least one finding of this code
-
-    def check(self, project, emit: Callable) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    @classmethod
-    def doc(cls) -> str:
-        parts = [f"{cls.code} ({cls.name})", "",
-                 f"Severity: {cls.severity}" + (f" — {cls.severity_logic}" if cls.severity_logic else ""),
-                 "Default: " + ("no (opt-in: select it)" if cls.opt_in else "yes"), "",
-                 "What it does", textwrap.indent(textwrap.fill(cls.what or cls.summary, 88), "  "), ""]
-        if cls.why:
-            parts += ["Why is this bad?", textwrap.indent(textwrap.fill(cls.why, 88), "  "), ""]
-        if cls.example:
-            parts += ["Example", textwrap.indent(textwrap.dedent(cls.example).strip("\n"), "    "), ""]
-        if cls.use_instead:
-            parts += ["Use instead", textwrap.indent(textwrap.dedent(cls.use_instead).strip("\n"),
-                                                     "    "), ""]
-        parts += ["Fix", textwrap.indent(textwrap.fill(cls.fix_safety, 88), "  ")]
-        return "\n".join(parts) + "\n"
-
+RULE_MODULE = re.compile(r"^il\d{3}_[a-z0-9_]+$")
 
 RULES: dict[str, type[Rule]] = {}
 
@@ -54,32 +23,38 @@ def register(cls: type[Rule]) -> type[Rule]:
     return cls
 
 
-class ParseError(Rule):
-    code = "IL001"
-    name = "parse-error"
-    severity = "error"
-    summary = "A file cannot be read or parsed (syntax error, bad encoding)."
-    what = ("Reports a Python file initlint cannot decode or parse. The rest of the tree is "
-            "still linted; the file itself is not analyzed.")
-    why = "A file that cannot be parsed cannot be checked, and will not import either."
-    example = "class Net(nn.Module:\n    pass"
-    use_instead = "class Net(nn.Module):\n    pass"
-    INVALID = ["class Net(nn.Module:\n    pass\n"]
-
-    def check(self, project, emit) -> None:  # emitted by the engine while reading files
-        return None
+def rule_of(module: ModuleType) -> type[Rule]:
+    """The one Rule subclass a rule module defines; its file is named by its code and name."""
+    found = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Rule)
+             and v is not Rule and v.__module__ == module.__name__]
+    if len(found) != 1:
+        raise ValueError(f"{module.__name__} defines {len(found)} rules, not exactly one")
+    cls = found[0]
+    want = f"{cls.code.lower()}_{cls.name.replace('-', '_')}"
+    if module.__name__.rsplit(".", 1)[-1] != want:
+        raise ValueError(f"{module.__name__}: a module holding {cls.code} ({cls.name}) is "
+                         f"named {want}.py")
+    return cls
 
 
-register(ParseError)
+def discover(package: str = __name__, path=None) -> list[type[Rule]]:
+    """Import every rule module of `package` (in name order) and return their rules."""
+    path = path if path is not None else __path__
+    names = sorted(m.name for m in pkgutil.iter_modules(path) if RULE_MODULE.match(m.name))
+    return [rule_of(importlib.import_module(f"{package}.{n}")) for n in names]
 
-from initlint.rules import activation, lifecycle, structure, weights  # noqa: E402,F401
 
-CODES = sorted(RULES)
+def refresh(rules: list[type[Rule]]) -> None:
+    """Register `rules` (after a discovery) and recompute CODES."""
+    for cls in rules:
+        if RULES.get(cls.code) is not cls:
+            register(cls)
+    CODES[:] = sorted(RULES)
+
+
+CODES: list[str] = []
+refresh(discover())
 
 
 def all_rules() -> list[type[Rule]]:
     return [RULES[c] for c in CODES]
-
-
-def loc_of(x) -> Loc:
-    return x
