@@ -17,6 +17,9 @@ import weakref
 import torch
 from torch import nn
 
+from initlint.probe.stats import (Deferred, Scratch, count_zeros, dense, fused_sq_norms, quantiles,
+                                  rows_identical, spread, std_mean)
+
 RELU_FAMILY = {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU"}
 # other outputs whose exact zeros the table shows (activations, pooling of them)
 ZERO_COUNTED = {"GELU", "SiLU", "Hardswish", "ELU", "SELU", "CELU", "Mish", "Tanh", "Sigmoid",
@@ -44,29 +47,6 @@ class ProbeError(Exception):
 class _Stop(BaseException):
     """Raised from a hook to cut a forward pass short (LSUV); a BaseException so that a
     user's `except Exception` does not swallow it."""
-
-
-class Deferred:
-    """0-d tensors resolved to floats all at once (one device sync)."""
-
-    def __init__(self):
-        self.items: list = []
-
-    def add(self, t) -> int:
-        self.items.append(t)
-        return len(self.items) - 1
-
-    def resolve(self) -> list[float]:
-        """One stack per (device, dtype), then one copy to the host each."""
-        groups: dict = {}
-        for k, t in enumerate(self.items):
-            groups.setdefault((t.device, t.dtype), []).append(k)
-        out: list = [None] * len(self.items)
-        for idx in groups.values():
-            vals = torch.stack([self.items[k].detach().reshape(()) for k in idx]).cpu().tolist()
-            for k, v in zip(idx, vals):
-                out[k] = float(v)
-        return out
 
 
 def first_tensor(obj, depth: int = 0):
@@ -373,28 +353,15 @@ def batch_from(value, model: nn.Module, device, where: str) -> tuple[Batch, dict
 
 # ---------------------------------------------------------------------------- measuring
 
-def count_zeros(t):
-    """Exact number of zero elements, as a 0-d tensor. On CPU, `count_nonzero` and
-    `(t == 0).sum()` run at a third of memory speed; summing the 0/1 bytes of `t == 0` eight at a
-    time (int64 words times 0x0101..01 gather the byte sum, at most 8, in the top byte; no
-    carries) is 3–5× faster. Elsewhere the plain kernel is fast."""
-    if t.device.type != "cpu":
-        return t.numel() - torch.count_nonzero(t)
-    b = (t == 0).reshape(-1)
-    n = b.numel()
-    m = n - n % 8
-    head = b[:m].view(torch.int64)
-    return ((head * 0x0101010101010101) >> 56).sum() + b[m:].sum()
-
-
 def _identity(t) -> tuple:
-    """Same key, same values: one storage address, geometry and version (shared by views)."""
+    """Same key, same values: one storage address, dtype and version (shared by views), and
+    either the same geometry or, for dense tensors, the same element count — a permuted or
+    reshaped view of a dense tensor holds the very same elements, so its std, mean and zero
+    count are the same numbers (a ConvNeXt block's `dwconv(x).permute(0, 2, 3, 1)` into its
+    LayerNorm)."""
+    if dense(t):
+        return (t.data_ptr(), t.dtype, t.numel(), t._version, t.device)
     return (t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride()), t._version, t.device)
-
-
-def _std_mean(t):
-    """`torch.std` and `mean` separately: on CPU `torch.std_mean` (Welford) is ~5× slower."""
-    return torch.std(t, correction=0), t.mean()
 
 
 class Recorder:
@@ -413,6 +380,7 @@ class Recorder:
         # address cannot have been reused; the version counter, that no in-place op
         # changed it since.
         self.seen: dict[tuple, tuple] = {}
+        self.scratch = Scratch()
         for name, m in model.named_modules():
             leaf = next(m.children(), None) is None
             if not (leaf or direct_params(m)):
@@ -436,8 +404,9 @@ class Recorder:
             xd = xi.detach()
             if xd.dtype in (torch.float16, torch.bfloat16):
                 xd = xd.float()
-            ev["i_in_std"] = add(torch.std(xd, correction=0))
-            ev["i_in_z"] = add(count_zeros(xd))
+            s, mu = std_mean(xd, self.scratch)
+            ev["i_in_std"] = add(s)
+            ev["i_in_z"] = add(count_zeros(xd, mu, self.scratch))
 
     def _make(self, name: str, m: nn.Module):
         tname = type(m).__name__
@@ -467,13 +436,13 @@ class Recorder:
                 td = t.detach()
                 if td.dtype in (torch.float16, torch.bfloat16):
                     td = td.float()
-                std, mean = _std_mean(td)
+                s, mu = std_mean(td, self.scratch)
                 ev["numel"] = td.numel()
-                ev["i_std"], ev["i_mean"] = add(std), add(mean)
+                ev["i_std"], ev["i_mean"] = add(s), add(mu)
                 # exact zeros where the verdicts read them (ReLU-family outputs, and weight
                 # layers' inputs below); a weight layer's own output: estimated from the
                 # quantile sample; elsewhere the table shows "—"
-                ev["i_z"] = add(count_zeros(td)) if relu or zeros_too else None
+                ev["i_z"] = add(count_zeros(td, mu, self.scratch)) if relu or zeros_too else None
                 self.seen[_identity(t)] = (weakref.ref(t), ev["i_std"], ev["i_z"], ev["i_mean"])
                 if weight or norm:
                     self._in_stats(ev, inputs, add)
@@ -481,40 +450,15 @@ class Recorder:
                     xi = first_tensor(inputs)
                     ev["in_node"] = tracer.node_of(xi) if xi is not None else None
                 if weight and td.dim() >= 2 and td.shape[0] == self.batch > 1:
-                    ev["i_spread"] = add(_spread(td))
+                    ev["i_spread"] = add(spread(td))
                 if weight:
-                    qs, zeros, n = _quantiles(td)
-                    ev["i_q"] = [add(v) for v in qs]
+                    qs, zeros, n = quantiles(td)
+                    ev["i_q"] = self.defer.add_vec(qs)
                     ev["i_z"], ev["numel_z"] = add(zeros), n
                 if sat is not None:
                     center, thr = sat
                     ev["i_sat"] = add(torch.count_nonzero((td - center).abs() >= thr))
         return hook
-
-
-def _spread(td):
-    """How much the first (up to) 4 samples of a batch differ, as a std: ≈ the per-element
-    std when the output depends on the input, 0 when every sample gives the same output.
-    (Elementwise on a contiguous copy of 4 samples: a `std(dim=0)` over the strided batch
-    axis costs more than the layer.)"""
-    k = min(4, td.shape[0])
-    head = td[:k].reshape(k, -1)
-    return ((head - head.mean(0)).pow(2).sum() / (head.shape[1] * (k - 1))).sqrt()
-
-
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-_QSAMPLE = 2048
-
-
-def _quantiles(td):
-    """Quantiles of a layer's output magnitudes |x|, from an evenly strided sample of at most
-    2048 values (nearest rank); and how many of the sample are exactly zero."""
-    flat = td.reshape(-1)
-    step = max(1, flat.numel() // _QSAMPLE)
-    sample = flat[::step][:_QSAMPLE].abs().sort().values
-    n = sample.numel()
-    idx = torch.tensor([min(n - 1, round(q * (n - 1))) for q in QUANTILES], device=sample.device)
-    return list(sample[idx].unbind()), (sample == 0).sum(), n
 
 
 class Batch:
@@ -635,14 +579,15 @@ def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static
             with torch.no_grad():
                 td = t.detach().float()
                 known = rec.seen.get(_identity(t))
-                if known is not None and known[0]() is t:  # the last layer's output, as is
+                if known is not None and known[0]() is not None:  # the last layer's output
                     output["i_std"], output["i_mean"] = known[1], known[3]
                 else:
-                    s, mu = _std_mean(td)
+                    s, mu = std_mean(td, rec.scratch)
                     output["i_std"], output["i_mean"] = defer.add(s), defer.add(mu)
                 if td.dim() >= 1 and td.shape[0] > 1:
-                    output["i_batch_std"] = defer.add(_spread(td))
+                    output["i_batch_std"] = defer.add(spread(td))
                     output["i_abs_max"] = defer.add(td[:4].abs().max())
+            rec.scratch.bufs.clear()  # not held through the backward pass, where memory peaks
             if backward and loss_fn is not None:
                 loss = loss_fn(out)
                 if not (isinstance(loss, torch.Tensor) and loss.numel() == 1):
@@ -669,6 +614,17 @@ def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static
             warnings.append(f"the model output is a {str(t.dtype).replace('torch.', '')} tensor: "
                             "gradients not measured")
     del out, t
+    pstats = _param_stats(model, params, before, defer)
+    values = defer.resolve()
+    data = _finish(rec.events, pstats, output, values, loss_i, warnings)
+    if tracer is not None:
+        _add_prediction(data, rec.events, tracer, model, static or {})
+    return data
+
+
+def _param_stats(model: nn.Module, params: list, before: list, defer: Deferred) -> list[dict]:
+    """Per parameter, after the backward pass: its moments, whether forward changed it,
+    whether its rows are identical, its gradient's moments (deferred indices)."""
     modules = dict(model.named_modules())
     pstats = []
     sq_todo: list = []
@@ -682,8 +638,8 @@ def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static
                         "shape": list(d.shape), "numel": d.numel(), "fan_in": fan_in_of(d),
                         "b_sum": b_sum, "version_changed": p._version != b_version,
                         "matrix": is_matrix(d)}
+            pstats.append(st)
             if d.numel() == 0:
-                pstats.append(st)
                 continue
             dd = d.float() if d.dtype in (torch.float16, torch.bfloat16) else d
             if dd.is_floating_point():
@@ -696,22 +652,17 @@ def measure(model: nn.Module, x, *, backward: bool = True, seed: int = 0, static
                     w2 = w.reshape(w.shape[0], -1)
                     st["rows"] = int(w2.shape[0])
                     st["unit_rows"] = isinstance(owner, UNIT_ROW_TYPES)
-                    # every column constant across rows <=> all rows identical
-                    st["i_rows_same"] = defer.add((w2.amax(0) == w2.amin(0)).all())
-                    mn, mx = torch.aminmax(w2[0])  # with identical rows: constant overall
-                    st["i_min"], st["i_max"] = defer.add(mn), defer.add(mx)
+                    same, mn, mx = rows_identical(w2)
+                    st["i_rows_same"] = same if same is False else defer.add(same)
+                    if mn is not None:
+                        st["i_min"], st["i_max"] = defer.add(mn), defer.add(mx)
             g = p.grad
             if g is not None and g.is_floating_point():
                 gd = g.detach().float() if g.dtype in (torch.float16, torch.bfloat16) else g.detach()
                 sq_todo.append((st, "i_grad_sq", gd))
                 st["i_grad_sum"] = defer.add(gd.sum())
-            pstats.append(st)
-        _fused_norms(sq_todo, defer)
-    values = defer.resolve()
-    data = _finish(rec.events, pstats, output, values, loss_i, warnings)
-    if tracer is not None:
-        _add_prediction(data, rec.events, tracer, model, static or {})
-    return data
+        fused_sq_norms(sq_todo, defer)
+    return pstats
 
 
 INIT_MISMATCH = 2.0  # built std vs the static analysis's std, beyond which it is reported
@@ -781,19 +732,6 @@ def _add_prediction(data: dict, events: list, tracer, model, static: dict) -> No
     data["init_mismatch"] = init_mismatches(data["params"], static)
 
 
-def _fused_norms(todo: list, defer: Deferred) -> None:
-    """‖t‖² for many tensors: one `_foreach_norm` per (device, dtype) instead of a reduction
-    kernel per parameter (on a model with hundreds of small parameters, that is the cost)."""
-    groups: dict = {}
-    for item in todo:
-        t = item[2]
-        groups.setdefault((t.device, t.dtype), []).append(item)
-    for items in groups.values():
-        norms = torch._foreach_norm([t for _, _, t in items])
-        for (st, key, _t), nrm in zip(items, norms):
-            st[key] = defer.add(nrm.double().pow(2))
-
-
 def _moments(sq: float, total: float, n: int) -> tuple[float, float]:
     """(std, mean) from Σx² and Σx; a variance below float32 resolution is 0."""
     mean = total / n
@@ -844,7 +782,8 @@ def _finish(events, pstats, output, values, loss_i, warnings) -> dict:
             if "rows" in st:
                 row["rows"] = st["rows"]
                 row["unit_rows"] = st["unit_rows"]
-                row["rows_identical"] = bool(values[st["i_rows_same"]])
+                same = st["i_rows_same"]
+                row["rows_identical"] = same is not False and bool(values[same])
                 row["zero_variance"] = row["rows_identical"] and values[st["i_min"]] == values[st["i_max"]]
         if "i_grad_sq" in st:
             row["grad_std"] = _moments(values[st["i_grad_sq"]], values[st["i_grad_sum"]],
