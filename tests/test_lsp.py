@@ -236,7 +236,7 @@ def test_lsp_session_diagnostics_change_code_actions(tmp_path, client_factory):
     assert built["location"]["range"]["start"]["line"] == BAD.splitlines().index(
         "        self.fc1 = nn.Linear(256, 256)")
 
-    # quick fixes on the IL202 line: a noqa suppression (plus the fix when fix.py gives one)
+    # quick fixes on the IL202 line: a noqa suppression (plus the fix when the fix engine gives one)
     line = NORMAL_ROW
     reply = c.request("textDocument/codeAction", {
         "textDocument": {"uri": uri},
