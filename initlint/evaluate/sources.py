@@ -114,7 +114,7 @@ class Project:
         memory stays flat in the size of the project)."""
         if fn.body is not None:
             return fn.body
-        key = id(fn)
+        key = (src.path, fn.lazy)  # not id(fn): a shared cache outlives the node
         hit = self._bodies.pop(key, None)
         if hit is None:
             start, end = fn.lazy
@@ -136,7 +136,7 @@ class Project:
         self._classes: dict = {}  # (module, name) -> ClassV
         self._funcs: dict = {}
         self._dotted: dict = {}
-        self._bodies: dict = {}  # id(function node) -> parsed statements, in use order
+        self._bodies: dict = {}  # (path, lines) -> parsed statements, least recent first
         self.interp = None  # set by the Interpreter using this project
 
     @classmethod
@@ -152,11 +152,13 @@ class Project:
         return cls(files)
 
     @classmethod
-    def lazy(cls, files, by_path) -> "Project":
+    def lazy(cls, files, by_path, bodies: dict | None = None) -> "Project":
         """A project over mappings that produce each file's compact form on first access
         (`module -> SourceFile`, `path -> SourceFile`): the incremental store's."""
         project = cls([])
         project.files, project.by_path = files, by_path
+        if bodies is not None:  # shared with other projects over the same texts
+            project._bodies = bodies
         return project
 
     # ------------------------------------------------------------------ lookup
