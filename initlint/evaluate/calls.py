@@ -264,8 +264,8 @@ class CallMixin:
                     if v.kind == "staticmethod":
                         return v
                     return BoundMethod(obj, v, owner)
-                if v is not None or attr in {n for c in obj.cls.mro() if isinstance(c, ClassV)
-                                             for n in c.attrs}:
+                if v is not None or any(attr in c.attrs for c in obj.cls.mro()
+                                        if isinstance(c, ClassV)):
                     return v
             return self.module_attr(obj, attr, fr)
         if t is SuperV:
